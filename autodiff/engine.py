@@ -1,0 +1,275 @@
+"""The backward pass: the backpropagation algorithm of Rumelhart et al. (1986).
+
+As in ``../shared/seeds/001_9074c1202f56cd83.txt`` (*The backpropagation algorithm*): the
+forward pass has computed every ``y^(v)``; the backward pass sets ``z^(f) = seed`` at the output
+and, from the output to the roots,
+
+    z^(v) = sum over w in Children(v) of (d f^(w) / d x^(v))^T z^(w),
+
+so that ``z^(r)`` is the gradient for every root (leaf) r.  ``z^(v)`` is the *adjoint* of v.
+A vertex is processed once all its children have sent their contribution: a topological order
+by dependency counts (Kahn's algorithm), computed without recursion, so graphs of any depth
+work.  Each adjoint is dropped as soon as it has been passed on, and, unless the graph is
+retained, each vertex forgets its parents once its rule has run, which frees what it saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from autodiff import backend
+from autodiff.graph import flags, raw_namespace, set_grad_enabled
+from autodiff.tensor import Tensor
+
+
+def _grad_parents(v: Tensor) -> tuple:
+    parents = v._parents
+    if parents is None:
+        raise RuntimeError(
+            f"backward through '{v._op.name}' (shape {v.shape}) a second time: its saved values were "
+            "freed by the first backward pass. Pass retain_graph=True to the first backward (or "
+            "compute the forward pass again)."
+        )
+    return parents
+
+
+def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Tensor, int]:
+    """For each vertex that leads to a target, its number of children on such paths.
+
+    A vertex is *useful* if it is a target (or, with no targets, a leaf that requires grad), or
+    if one of its parents is useful.  An iterative post-order walk decides this bottom-up, then
+    counts the edges between useful vertices: |Children(v)| in the pruned graph.
+    """
+    useful: dict[Tensor, bool] = {}
+    children: dict[Tensor, int] = {}
+    expanded: set = set()
+    stack: list[tuple[Tensor, bool]] = [(o, False) for o in outputs]
+    while stack:
+        v, done = stack.pop()
+        if done:
+            parents = [p for p in v._parents if isinstance(p, Tensor) and useful.get(p, False)]
+            is_target = (v._op is None) if targets is None else (v in targets)
+            useful[v] = is_target or bool(parents)
+            if useful[v]:
+                for p in parents:
+                    children[p] = children.get(p, 0) + 1
+            continue
+        if v in expanded:
+            continue
+        expanded.add(v)
+        stack.append((v, True))
+        for p in _grad_parents(v):
+            if isinstance(p, Tensor) and p.requires_grad and p not in expanded:
+                stack.append((p, False))
+    return {v: children.get(v, 0) for v, ok in useful.items() if ok}
+
+
+def unbroadcast(ns: Any, c: Any, nb: int, shape: tuple) -> Any:
+    """Sum ``c`` (batch axes, then a broadcast shape) back to ``batch + shape``: the adjoint of
+    NumPy broadcasting.  Axes added in front of ``shape`` and axes stretched from 1 are summed."""
+    extra = c.ndim - nb - len(shape)
+    stretched = tuple(nb + extra + i for i, n in enumerate(shape) if n == 1 and c.shape[nb + extra + i] != 1)
+    axes = tuple(range(nb, nb + extra)) + stretched
+    if axes:
+        c = ns.sum(c, axis=axes)
+    return ns.reshape(c, tuple(c.shape[:nb]) + tuple(shape))
+
+
+def _fit(ns: Any, c: Any, p: Tensor, z: Any, v: Tensor) -> Any:
+    """Cotangent ``c`` for parent p: summed over broadcast axes, in p's dtype."""
+    if v._op.broadcasts:
+        nb = z.ndim - v.ndim
+        if tuple(c.shape[nb:]) != p.shape or c.ndim != nb + p.ndim:
+            c = unbroadcast(ns, c, nb, p.shape)
+    if c.dtype != p.dtype:
+        c = c.astype(p.dtype)
+    return c
+
+
+def _check_versions(v: Tensor, parents: tuple) -> None:
+    version = sum(p._version for p in parents if isinstance(p, Tensor))
+    if version != v._saved_version:
+        shapes = ", ".join(str(p.shape) for p in parents if isinstance(p, Tensor))
+        raise RuntimeError(
+            f"backward through '{v._op.name}': one of its inputs (shapes {shapes}) was modified by "
+            f"an in-place operation after '{v._op.name}' used it, so its gradient would be wrong. "
+            "Use an out-of-place operation, or clone the tensor before modifying it."
+        )
+
+
+def _check_finite(v: Tensor, c: Any, parent_index: int) -> None:
+    xp = backend.array_module(c.data if isinstance(c, Tensor) else c)
+    if not xp.isfinite(c.data if isinstance(c, Tensor) else c).all().item():
+        where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in (v._trace or [])[-3:])
+        raise FloatingPointError(
+            f"detect_anomaly: backward of '{v._op.name}' (output shape {v.shape}) produced NaN or inf in "
+            f"the gradient of its argument {parent_index}. The op was created at:{where or ' (unknown)'}"
+        )
+
+
+def backprop(
+    outputs: Sequence[Tensor],
+    seeds: Sequence[Any],
+    *,
+    targets: Sequence[Tensor] | None = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    accumulate: bool = True,
+    observer: Callable[[Tensor, Any], None] | None = None,
+) -> dict[Tensor, Any]:
+    """Run the backward pass from ``outputs`` with adjoints ``seeds``.
+
+    Seeds may carry extra leading (batch) axes: every adjoint then carries them too, which is
+    a whole batch of vector-Jacobian products in one pass.  With ``accumulate``, leaves'
+    adjoints are added to their ``.grad``; the adjoints of ``targets`` are returned.  With
+    ``create_graph`` the rules run on tensors and are recorded, so the result can be
+    differentiated again.  ``observer(v, z)`` sees each adjoint as it is completed.
+    """
+    tensor_mode = create_graph or flags.forward_levels > 0
+    target_set = None if targets is None else set(targets)
+    children = dependency_counts(outputs, target_set)
+    adjoint: dict[Tensor, Any] = {}
+    for o, s in zip(outputs, seeds, strict=True):
+        adjoint[o] = adjoint[o] + s if o in adjoint else s
+    ready = [o for o in adjoint if children.get(o, 0) == 0]
+    results: dict[Tensor, Any] = {}
+    stored: set[int] = set()
+    ns: Any = None
+    with set_grad_enabled(create_graph):
+        while ready:
+            v = ready.pop()
+            z = adjoint.pop(v)  # z^(v): every child has contributed
+            if observer is not None:
+                observer(v, z)
+            if target_set is not None and v in target_set:
+                results[v] = z
+            if accumulate and (v._op is None or v._retains_grad):
+                _accumulate(v, z, stored)
+            if v._op is None:
+                continue
+            parents = v._parents
+            if flags.inplace_writes:
+                _check_versions(v, parents)
+            rules = v._op.vjp
+            if tensor_mode:
+                if ns is None:
+                    from autodiff import ops as ns
+                args, out = parents, v
+            else:
+                if ns is None:
+                    ns = raw_namespace(backend.array_module(v.data))
+                args = [p.data if isinstance(p, Tensor) else p for p in parents]
+                out = v.data
+            for i, p in enumerate(parents):
+                if not isinstance(p, Tensor) or p not in children:
+                    continue
+                c = _fit(ns, rules[i](ns, z, out, *args, **v._params), p, z, v)
+                if flags.anomaly:
+                    _check_finite(v, c, i)
+                adjoint[p] = adjoint[p] + c if p in adjoint else c
+                children[p] -= 1
+                if children[p] == 0:
+                    ready.append(p)
+            if not retain_graph:
+                v._parents = None
+    return results
+
+
+def _accumulate(v: Tensor, z: Any, stored: set[int]) -> None:
+    """``v.grad += z``; raw arrays are copied when they are views or already stored elsewhere,
+    so every ``.grad`` owns its memory."""
+    if not isinstance(z, Tensor):
+        if getattr(z, "base", None) is not None or id(z) in stored:
+            z = z.copy()
+        stored.add(id(z))
+        z = Tensor(backend.normalize(z, type(v.data)))
+    v.grad = z if v.grad is None else v.grad + z
+
+
+def _seed(output: Tensor, grad: Any, name: str, tensor_mode: bool) -> Any:
+    if grad is None:
+        if output.size != 1:
+            raise RuntimeError(
+                f"{name}: the output has shape {output.shape}, not a scalar; pass grad= (a tensor of "
+                f"shape {output.shape}: the vector of the vector-Jacobian product) or reduce it first (.sum())"
+            )
+        seed = backend.array_module(output.data).ones_like(output.data)
+        return Tensor(seed) if tensor_mode else seed
+    if not isinstance(grad, Tensor):
+        from autodiff.creation import tensor
+
+        grad = tensor(grad, dtype=output.dtype, device=output.device)
+    if grad.shape != output.shape:
+        raise RuntimeError(f"{name}: grad has shape {grad.shape} but the output has shape {output.shape}")
+    grad = grad.astype(output.dtype) if grad.dtype != output.dtype else grad
+    return grad if tensor_mode else grad.data
+
+
+def _check_output(output: Any, name: str) -> None:
+    if not isinstance(output, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(output).__name__}")
+    if not output.requires_grad:
+        raise RuntimeError(
+            f"{name}: the tensor (shape {output.shape}) does not require grad, so there is no graph to "
+            "backpropagate through: create the inputs with requires_grad=True (or call "
+            ".requires_grad_() on them), and do not compute under no_grad()"
+        )
+
+
+def backward(
+    output: Tensor, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+) -> None:
+    """``output.backward()``: accumulate d output / d leaf into every leaf's ``.grad``."""
+    _check_output(output, "backward")
+    retain = create_graph if retain_graph is None else retain_graph
+    tensor_mode = create_graph or flags.forward_levels > 0
+    seed = _seed(output, grad, "backward", tensor_mode)
+    backprop([output], [seed], retain_graph=retain, create_graph=create_graph, accumulate=True)
+
+
+def gradients(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    *,
+    batched: bool = False,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+) -> list[Tensor]:
+    """Vector-Jacobian products ``sum_k J_k^T grad_outputs[k]`` for each input, returned (not
+    accumulated): PyTorch's ``torch.autograd.grad``.  With ``batched``, every grad_output has
+    one extra leading axis (a batch of cotangents) and so does every result.  An input the
+    outputs do not depend on gets zeros."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for o in outputs:
+        _check_output(o, "gradients")
+    for x in inputs:
+        if not isinstance(x, Tensor) or not x.requires_grad:
+            raise RuntimeError("gradients: every input must be a Tensor that requires grad")
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    tensor_mode = create_graph or flags.forward_levels > 0
+    seeds = []
+    for o, g in zip(outputs, grad_outputs, strict=True):
+        if batched:
+            if not isinstance(g, Tensor) or g.shape[1:] != o.shape:
+                raise RuntimeError(
+                    f"gradients(batched=True): each grad_output must be a Tensor of shape (batch, *{o.shape})"
+                )
+            seeds.append(g if tensor_mode else g.data)
+        else:
+            seeds.append(_seed(o, g, "gradients", tensor_mode))
+    retain = create_graph if retain_graph is None else retain_graph
+    found = backprop(outputs, seeds, targets=inputs, retain_graph=retain, create_graph=create_graph, accumulate=False)
+    batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim])
+    results = []
+    for x in inputs:
+        g = found.get(x)
+        if g is None:
+            g = Tensor(backend.array_module(x.data).zeros(batch + x.shape, dtype=x.dtype))
+        elif not isinstance(g, Tensor):
+            g = Tensor(backend.normalize(g, type(x.data)))
+        results.append(g)
+    return results

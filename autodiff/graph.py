@@ -1,0 +1,200 @@
+"""Recording the computation graph while the program runs (define-by-run).
+
+In the lecture's terms (``../shared/seeds/001_9074c1202f56cd83.txt``, *Computation graphs*),
+each value is a vertex v of a DAG with ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})``.  Here the
+vertex *is* the :class:`~autodiff.tensor.Tensor` that holds ``x^(v)`` (as in micrograd): it
+remembers the primitive ``f^(v)`` (``_op``), its arguments ``Parents(v)`` (``_parents``) and the
+primitive's static parameters (``_params``).  No separate node objects, hence no reference
+cycles: an intermediate value dies as soon as nothing (no child, no user) refers to it.
+
+A :class:`Primitive` is one entry of the table of derivative rules: its evaluation on raw arrays,
+one VJP rule and one JVP rule per argument, side by side (JAX's primitives, HIPS autograd's
+``defvjp``).  Rules are written against a namespace ``ns`` so that one rule serves twice:
+with NumPy-like arrays on the fast path, and with tensors when the backward pass is itself
+recorded (``create_graph=True``), which is what makes derivatives of any order work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from autodiff import backend
+from autodiff.tensor import Tensor
+
+PRIMITIVES: dict[str, Primitive] = {}
+_EMPTY: dict[str, Any] = {}
+
+
+class _Flags:
+    grad_enabled = True
+    anomaly = False
+    forward_levels = 0  # number of active forward-mode (jvp) levels; see autodiff.forward
+    inplace_writes = 0  # in-place writes ever made; backward checks versions only once there are
+
+
+flags = _Flags()
+
+
+# ----------------------------------------------------------------------------- grad mode
+class _GradMode(contextlib.ContextDecorator):
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.previous = flags.grad_enabled
+        flags.grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        flags.grad_enabled = self.previous
+
+
+def no_grad() -> contextlib.ContextDecorator:
+    """Context manager and decorator: operations inside record no graph."""
+    return _GradMode(False)
+
+
+def enable_grad() -> contextlib.ContextDecorator:
+    """Context manager and decorator: record the graph again (inside ``no_grad``)."""
+    return _GradMode(True)
+
+
+def set_grad_enabled(enabled: bool) -> contextlib.ContextDecorator:
+    return _GradMode(bool(enabled))
+
+
+def is_grad_enabled() -> bool:
+    return flags.grad_enabled
+
+
+@contextlib.contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """While on, each op remembers where the user's code created it, and the backward pass
+    raises at the first NaN/inf it produces, naming the op and that place."""
+    previous = flags.anomaly
+    flags.anomaly = True
+    try:
+        yield
+    finally:
+        flags.anomaly = previous
+
+
+def _user_frames() -> list[traceback.FrameSummary]:
+    return [f for f in traceback.extract_stack()[:-3] if "/autodiff/" not in f.filename]
+
+
+# ----------------------------------------------------------------------------- primitives
+class Primitive:
+    """One operation: ``forward(xp, *arrays, **params)`` and per-argument derivative rules.
+
+    ``vjp[i](ns, g, out, *args, **params)`` returns the cotangent of argument i given the
+    cotangent ``g`` of the output: ``(d f / d x_i)^T g``.  ``jvp[i](ns, t, out, *args, **params)``
+    returns argument i's contribution ``(d f / d x_i) t`` to the output tangent.  Both must accept
+    extra leading (batch) axes on ``g`` / ``t``.  ``broadcasts`` marks operations with NumPy
+    broadcasting: the engine then sums cotangents back to each argument's shape and left-pads
+    tangents with unit axes, so the rules themselves stay one line.
+    """
+
+    __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "differentiable")
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., Any],
+        vjp: tuple[Callable[..., Any], ...] = (),
+        jvp: tuple[Callable[..., Any], ...] = (),
+        *,
+        broadcasts: bool = False,
+        differentiable: bool = True,
+    ):
+        self.name = name
+        self.forward = forward
+        self.vjp = vjp
+        self.jvp = jvp
+        self.broadcasts = broadcasts
+        self.differentiable = differentiable
+        PRIMITIVES[name] = self
+
+    def __call__(self, *args: Any, **params: Any) -> Tensor:
+        return apply(self, args, params or _EMPTY)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def _device_error(prim: Primitive, args: tuple) -> ValueError:
+    described = ", ".join(
+        f"{a.device} {a.dtype} {a.shape}" if isinstance(a, Tensor) else type(a).__name__ for a in args
+    )
+    return ValueError(
+        f"{prim.name}: arguments live on different devices ({described}); nothing is moved "
+        "implicitly: move them with .to(device) first"
+    )
+
+
+def apply(prim: Primitive, args: tuple, params: dict[str, Any]) -> Tensor:
+    """Evaluate ``prim`` on ``args`` and, when gradients are wanted, record the new vertex."""
+    kind = None
+    requires_grad = False
+    version = 0
+    datas = []
+    for a in args:
+        if isinstance(a, Tensor):
+            data = a.data
+            if kind is None:
+                kind = type(data)
+            elif type(data) is not kind:
+                raise _device_error(prim, args)
+            requires_grad = requires_grad or a.requires_grad
+            version += a._version
+            datas.append(data)
+        else:
+            datas.append(a)
+    if kind is None:
+        raise TypeError(f"{prim.name}: expected at least one Tensor argument, got {args!r}")
+    xp = backend.array_module_of_type(kind)
+    out = prim.forward(xp, *datas, **params)
+    if type(out) is not kind:
+        out = backend.normalize(out, kind)
+    t = Tensor.__new__(Tensor)
+    t.data = out
+    if requires_grad and flags.grad_enabled and prim.differentiable:
+        t.requires_grad = True
+        t._op = prim
+        t._parents = args
+        t._params = params
+        t._saved_version = version
+        if flags.anomaly:
+            t._trace = _user_frames()
+    if flags.forward_levels:
+        from autodiff.forward import propagate
+
+        propagate(prim, t, args, params)
+    return t
+
+
+# ----------------------------------------------------------------------------- namespaces
+class RawNamespace:
+    """The namespace rules see on the fast path: the backend's ``xp``, completed by the
+    primitives NumPy lacks (``scatter_add``, ``eye_like``, ...) bound to ``xp``.  Rules call
+    functions by their NumPy names and signatures, which the tensor namespace
+    (:mod:`autodiff.ops`) shares, so one rule runs on arrays and on tensors."""
+
+    def __init__(self, xp: Any):
+        self._xp = xp
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = getattr(self._xp, name)
+        except AttributeError:
+            value = functools.partial(PRIMITIVES[name].forward, self._xp)
+        setattr(self, name, value)
+        return value
+
+
+@functools.lru_cache(maxsize=None)
+def raw_namespace(xp: Any) -> RawNamespace:
+    return RawNamespace(xp)

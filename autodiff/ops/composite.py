@@ -1,0 +1,464 @@
+"""The public functions: NumPy-style signatures over the primitives, and composites.
+
+Wrappers check arguments and put them in the canonical form the primitives expect (negative
+axes, explicit shapes, canonical indices); composites (mean, var, softmax, stack, ...) are plain
+Python over the primitives, so their derivatives come for free.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import string
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np  # shapes and dtypes only; array math goes through the backend
+
+from autodiff import backend
+from autodiff.backend import shape_tuple
+from autodiff.ops import elementwise as ew
+from autodiff.ops import linalg as la
+from autodiff.ops import reduce as rd
+from autodiff.ops import shape as sh
+from autodiff.tensor import Tensor
+
+
+def as_tensor(x: Any, like: Tensor | None = None) -> Tensor:
+    """``x`` as a Tensor (no copy for tensors); host data goes to the CPU unless ``like`` is
+    given, in which case it must already be there (nothing is moved implicitly)."""
+    if isinstance(x, Tensor):
+        return x
+    from autodiff.creation import tensor
+
+    return tensor(x, device=None if like is None else like.device)
+
+
+def normalize_axes(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
+    """``axis`` (None, an int or a sequence) as a sorted tuple of distinct negative axes."""
+    if axis is None:
+        return tuple(range(-ndim, 0))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    result = []
+    for a in axes:
+        if not isinstance(a, int) or not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{name}: axis {a!r} is out of range for a tensor with {ndim} axes")
+        result.append(a - ndim if a >= 0 else a)
+    if len(set(result)) != len(result):
+        raise ValueError(f"{name}: repeated axis in {axis!r}")
+    return tuple(sorted(result))
+
+
+def _one_axis(name: str, axis: int, ndim: int) -> int:
+    return normalize_axes(name, axis, ndim)[0]
+
+
+# ------------------------------------------------------------------------- reductions
+def _reduction(prim, name):
+    def reduce(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+        x = as_tensor(x)
+        return prim(x, axis=normalize_axes(name, axis, x.ndim), keepdims=bool(keepdims))
+
+    reduce.__name__ = name
+    reduce.__doc__ = f"``{name}`` over ``axis`` (all axes when None), NumPy's signature."
+    return reduce
+
+
+sum = _reduction(rd.sum, "sum")
+max = _reduction(rd.max, "max")
+logsumexp = _reduction(rd.logsumexp, "logsumexp")
+any = _reduction(rd.any, "any")
+all = _reduction(rd.all, "all")
+
+
+def _arg_reduction(prim, name):
+    def reduce(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        x = as_tensor(x)
+        if axis is None:
+            return prim(reshape(x, (-1,)), axis=-1, keepdims=False)
+        return prim(x, axis=_one_axis(name, axis, x.ndim), keepdims=keepdims)
+
+    reduce.__name__ = name
+    return reduce
+
+
+argmax = _arg_reduction(rd.argmax, "argmax")
+argmin = _arg_reduction(rd.argmin, "argmin")
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """min(x) = -max(-x): ties split the gradient evenly, as for max."""
+    return -max(-as_tensor(x), axis, keepdims)
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis``; the reduced axes are moved last and merged first."""
+    x = as_tensor(x)
+    axes = normalize_axes("prod", axis, x.ndim)
+    rest = [a for a in range(-x.ndim, 0) if a not in axes]
+    moved = transpose(x, [a + x.ndim for a in rest + list(axes)])
+    kept = tuple(x.shape[a] for a in rest)
+    merged = reshape(moved, kept + (math.prod(x.shape[a] for a in axes),))
+    result = rd.prod(merged, axis=-1, keepdims=False)
+    if keepdims:
+        result = reshape(result, tuple(1 if a - x.ndim in axes else n for a, n in enumerate(x.shape)))
+    return result
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    x = as_tensor(x)
+    axes = normalize_axes("mean", axis, x.ndim)
+    count = math.prod(x.shape[a] for a in axes)
+    return sum(x, axes, keepdims) / count
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """mean((x - mean(x))^2) with ``ddof`` delta degrees of freedom, as NumPy."""
+    x = as_tensor(x)
+    axes = normalize_axes("var", axis, x.ndim)
+    count = math.prod(x.shape[a] for a in axes)
+    centred = x - mean(x, axes, keepdims=True)
+    return sum(centred * centred, axes, keepdims) / (count - ddof)
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    return ew.sqrt(var(x, axis, keepdims, ddof))
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Vector 2-norm (Frobenius for several axes) by default; ``ord`` 1 and inf for vectors.
+    norm'(0) = 0 by convention."""
+    x = as_tensor(x)
+    if ord in (None, 2, "fro"):
+        return rd.norm(x, axis=normalize_axes("norm", axis, x.ndim), keepdims=keepdims)
+    if ord == 1:
+        return sum(ew.abs(x), axis, keepdims)
+    if ord in (math.inf, "inf"):
+        return max(ew.abs(x), axis, keepdims)
+    raise ValueError(f"norm: ord={ord!r} is not supported (use None/2/'fro', 1 or inf)")
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(log_softmax(x)): stable for any logits."""
+    return ew.exp(log_softmax(x, axis))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """x - logsumexp(x): finite for logits of any size (logsumexp shifts by the max)."""
+    x = as_tensor(x)
+    return x - logsumexp(x, axis, keepdims=True)
+
+
+# ------------------------------------------------------------------------- elementwise
+def clip(x: Any, a_min: float | None = None, a_max: float | None = None) -> Tensor:
+    """Clamp to [a_min, a_max] (scalars); the gradient is 1 inside, boundaries included."""
+    return ew.clip(as_tensor(x), lo=a_min, hi=a_max)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    x = as_tensor(x)
+    return ew.where(x > 0, x, negative_slope * x)
+
+
+def gelu(x: Any) -> Tensor:
+    """GELU, tanh approximation: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x = as_tensor(x)
+    return 0.5 * x * (1 + ew.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    x = as_tensor(x)
+    dtype = backend.resolve_dtype(dtype)
+    return x if x.dtype == dtype else ew.astype(x, dtype=dtype)
+
+
+# ------------------------------------------------------------------------- shapes
+def reshape(x: Any, *shape: Any) -> Tensor:
+    """NumPy's reshape; one entry may be -1."""
+    x = as_tensor(x)
+    shape = shape_tuple(shape)
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: only one -1 allowed in {shape}")
+    if -1 in shape:
+        known = math.prod(n for n in shape if n != -1)
+        if known == 0 or x.size % known:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {shape}")
+        shape = tuple(x.size // known if n == -1 else n for n in shape)
+    if math.prod(shape) != x.size:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}")
+    return x if shape == x.shape else sh.reshape(x, shape=shape)
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
+    x = as_tensor(x)
+    if axes is None:
+        axes = tuple(range(x.ndim - 1, -1, -1))
+    axes = tuple(a % x.ndim if x.ndim else a for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of {x.shape}")
+    return x if axes == tuple(range(x.ndim)) else sh.transpose(x, axes=axes)
+
+
+def permute(x: Any, *axes: int) -> Tensor:
+    return transpose(x, shape_tuple(axes))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    x = as_tensor(x)
+    order = list(range(x.ndim))
+    a, b = _one_axis("swapaxes", axis1, x.ndim) + x.ndim, _one_axis("swapaxes", axis2, x.ndim) + x.ndim
+    order[a], order[b] = order[b], order[a]
+    return transpose(x, order)
+
+
+def moveaxis(x: Any, source: int, destination: int) -> Tensor:
+    x = as_tensor(x)
+    order = list(range(x.ndim))
+    src = _one_axis("moveaxis", source, x.ndim) + x.ndim
+    dst = _one_axis("moveaxis", destination, x.ndim) + x.ndim
+    order.insert(dst, order.pop(src))
+    return transpose(x, order)
+
+
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    x = as_tensor(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    ndim = x.ndim + len(axes)
+    positions = {a % ndim for a in normalize_axes("expand_dims", axes, ndim)}
+    dims = iter(x.shape)
+    return reshape(x, tuple(1 if i in positions else next(dims) for i in range(ndim)))
+
+
+def unsqueeze(x: Any, dim: int) -> Tensor:
+    return expand_dims(x, dim)
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    x = as_tensor(x)
+    if axis is None:
+        axes = {i for i, n in enumerate(x.shape) if n == 1}
+    else:
+        axes = {a % x.ndim for a in normalize_axes("squeeze", axis, x.ndim)}
+        if builtins.any(x.shape[a] != 1 for a in axes):
+            raise ValueError(f"squeeze: axis {axis} of shape {x.shape} does not have size 1")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge axes start_dim..end_dim into one (PyTorch's flatten)."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1 :])
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
+    x = as_tensor(x)
+    shape = tuple(shape)
+    if shape == x.shape:
+        return x
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {x.shape} to {shape}") from None
+    if len(shape) < x.ndim or np.broadcast_shapes(x.shape, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {x.shape} to {shape}")
+    return sh.broadcast_to(x, shape=shape)
+
+
+def flip(x: Any, axis: Any = None) -> Tensor:
+    x = as_tensor(x)
+    axes = {a % x.ndim for a in normalize_axes("flip", axis, x.ndim)}
+    return x[tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))]
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: need at least one tensor")
+    ndim = tensors[0].ndim
+    a = _one_axis("concatenate", axis, builtins.max(ndim, 1))
+    for t in tensors:
+        if t.ndim != ndim or builtins.any(
+            n != m for i, (n, m) in enumerate(zip(t.shape, tensors[0].shape, strict=True)) if i != a + ndim
+        ):
+            shapes = ", ".join(str(u.shape) for u in tensors)
+            raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}")
+    return tensors[0] if len(tensors) == 1 else sh.concatenate(*tensors, axis=a)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    tensors = [as_tensor(t) for t in tensors]
+    return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """NumPy's split: a number of equal sections, or the indices where to cut."""
+    x = as_tensor(x)
+    a = _one_axis("split", axis, x.ndim) + x.ndim
+    n = x.shape[a]
+    if isinstance(indices_or_sections, int):
+        if n % indices_or_sections:
+            raise ValueError(f"split: axis of length {n} does not split into {indices_or_sections} equal sections")
+        step = n // indices_or_sections
+        cuts = list(range(step, n, step))
+    else:
+        cuts = list(indices_or_sections)
+    bounds = [0, *cuts, n]
+    lead = (slice(None),) * a
+    return [x[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def pad(x: Any, pad_width: Any) -> Tensor:
+    """Zero padding, NumPy's ``pad_width`` (an int, a (before, after) pair, or one per axis)."""
+    x = as_tensor(x)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
+    widths = tuple((int(b), int(a)) for b, a in widths)
+    if builtins.any(b < 0 or a < 0 for b, a in widths):
+        raise ValueError(f"pad: negative pad width in {pad_width}")
+    return sh.pad(x, pad_width=widths)
+
+
+def cumsum(x: Any, axis: int = -1) -> Tensor:
+    x = as_tensor(x)
+    return sh.cumsum(x, axis=_one_axis("cumsum", axis, x.ndim))
+
+
+def to_device(x: Any, device: str, source: str | None = None) -> Tensor:
+    """An explicit, differentiable copy to ``device`` (``source`` is x's device)."""
+    return as_tensor(x).to(device)
+
+
+# ------------------------------------------------------------------------- indexing
+def _is_int(i: Any) -> bool:
+    return isinstance(i, int | np.integer) and not isinstance(i, bool)
+
+
+def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
+    """The index as one entry per axis (ints, slices, integer arrays on x's device, Nones), with
+    boolean masks turned into integer arrays and Ellipsis expanded.  When the integer arrays are
+    not adjacent, NumPy puts their axes first: then also return the permutation of x that makes
+    them adjacent at the front, which gives the same result."""
+    index = index if isinstance(index, tuple) else (index,)
+    xp = backend.namespace(x.device)
+    entries: list = []
+    for i in index:
+        if isinstance(i, Tensor):
+            i = i.data
+        if isinstance(i, list) or (isinstance(i, np.ndarray) and x.device != "cpu"):
+            i = backend.asarray(i, device=x.device)
+        if backend.is_array(i) or isinstance(i, np.ndarray):
+            if i.dtype == bool:
+                entries.extend(xp.nonzero(i))
+                continue
+            if i.dtype.kind not in "iu":
+                raise IndexError(f"getitem: index arrays must be integers or booleans, not {i.dtype}")
+        elif not (i is None or i is Ellipsis or isinstance(i, slice) or _is_int(i)):
+            raise IndexError(f"getitem: unsupported index {i!r} for a tensor of shape {x.shape}")
+        entries.append(int(i) if _is_int(i) else i)
+    consumed = builtins.sum(1 for i in entries if i is not None and i is not Ellipsis)
+    if consumed > x.ndim:
+        raise IndexError(f"getitem: too many indices ({consumed}) for a tensor of shape {x.shape}")
+    if Ellipsis in entries:
+        at = entries.index(Ellipsis)
+        entries[at : at + 1] = [slice(None)] * (x.ndim - consumed)
+    else:
+        entries += [slice(None)] * (x.ndim - consumed)
+    for axis, i in enumerate(e for e in entries if e is not None):
+        if _is_int(i) and not -x.shape[axis] <= i < x.shape[axis]:
+            raise IndexError(f"getitem: index {i} is out of bounds for axis {axis} of size {x.shape[axis]}")
+    arrays = [k for k, i in enumerate(entries) if hasattr(i, "ndim")]
+    if not arrays:
+        return tuple(entries), None
+    advanced = [k for k, i in enumerate(entries) if hasattr(i, "ndim") or _is_int(i)]
+    if advanced == list(range(advanced[0], advanced[-1] + 1)):
+        return tuple(entries), None
+    axis_of, axis = {}, 0
+    for k, i in enumerate(entries):
+        if i is not None:
+            axis_of[k] = axis
+            axis += 1
+    rest = [k for k in range(len(entries)) if k not in advanced]
+    perm = tuple(axis_of[k] for k in advanced) + tuple(axis_of[k] for k in rest if k in axis_of)
+    return tuple(entries[k] for k in advanced + rest), perm
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """NumPy indexing: basic (ints, slices, None, ...) and advanced (integer and boolean
+    arrays); the gradient scatters back, repeated indices accumulating."""
+    x = as_tensor(x)
+    index, perm = canonical_index(x, index)
+    if perm is not None:
+        x = transpose(x, perm)
+    return sh.getitem(x, index=index)
+
+
+# ------------------------------------------------------------------------- products
+def matmul(a: Any, b: Any) -> Tensor:
+    """NumPy's matmul: 1-D operands are promoted to matrices, and the added axis removed."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least one axis, got shapes {a.shape} and {b.shape}")
+    k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not align: {k_a} (last axis of the first) "
+            f"!= {k_b} ({'second-to-last' if b.ndim > 1 else 'only'} axis of the second)"
+        )
+    if a.ndim > 1 and b.ndim > 1:
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast") from None
+        return la.matmul(a, b)
+    out = la.matmul(expand_dims(a, 0) if a.ndim == 1 else a, expand_dims(b, -1) if b.ndim == 1 else b)
+    if b.ndim == 1:
+        out = squeeze(out, -1)
+    if a.ndim == 1:
+        out = squeeze(out, -1 if b.ndim == 1 else -2)
+    return out
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    return matmul(a, b)
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    a, b = as_tensor(a), as_tensor(b)
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+def _canonical_spec(spec: str, operands: list[Tensor]) -> str:
+    """Explicit output, '...' replaced by letters; repeated indices within an operand refused."""
+    spec = spec.replace(" ", "")
+    inputs, _, output = spec.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: '{spec}' names {len(terms)} operands, got {len(operands)}")
+    unused = [c for c in string.ascii_letters if c not in spec]
+    width = builtins.max(
+        (o.ndim - len(t.replace("...", "")) for t, o in zip(terms, operands, strict=True) if "..." in t),
+        default=0,
+    )
+    dots = "".join(unused[:width])
+    for k, (t, o) in enumerate(zip(terms, operands, strict=True)):
+        n = o.ndim - len(t.replace("...", ""))
+        terms[k] = t.replace("...", dots[width - n :]) if "..." in t else t
+        if len(terms[k]) != o.ndim:
+            raise ValueError(f"einsum: term '{t}' has {len(terms[k])} indices for an operand of shape {o.shape}")
+        if len(set(terms[k])) != len(terms[k]):
+            raise ValueError(f"einsum: repeated index within the term '{t}' (diagonals) is not supported")
+    if "->" not in spec:
+        letters = "".join(terms)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        output = dots + "".join(c for c in output if c not in dots)
+    else:
+        output = output.replace("...", dots)
+    return ",".join(terms) + "->" + output
+
+
+def einsum(spec: str, *operands: Any) -> Tensor:
+    """NumPy's einsum (any number of operands; '...' allowed; no diagonals)."""
+    operands = [as_tensor(o) for o in operands]
+    return la.einsum(*operands, spec=_canonical_spec(spec, operands))

@@ -1,0 +1,118 @@
+"""Elementwise primitives.
+
+The Jacobian of an elementwise map is diagonal, so ``(df/dx)^T g`` and ``(df/dx) t`` are the
+same formula ``f'(x) * g``: each rule below serves as VJP and JVP alike (the engine sums
+cotangents over broadcast axes and pads tangents with unit axes).  Each rule is the partial
+derivative written with tensor operations, ``ns`` being the array namespace (see
+:mod:`autodiff.graph`).  Conventions at kinks: relu'(0) = 0, |x|'(0) = 0, ties of
+maximum/minimum split the gradient evenly.
+"""
+
+from __future__ import annotations
+
+from autodiff.graph import Primitive
+
+
+def elementwise(name, forward, *partials, differentiable=True) -> Primitive:
+    """A broadcasting elementwise primitive whose i-th rule is ``g * df/dx_i``."""
+    return Primitive(name, forward, partials, partials, broadcasts=True, differentiable=differentiable)
+
+
+# ------------------------------------------------------------------------- unary
+negative = elementwise("negative", lambda xp, x: -x, lambda ns, g, out, x: -g)
+exp = elementwise("exp", lambda xp, x: xp.exp(x), lambda ns, g, out, x: g * out)
+log = elementwise("log", lambda xp, x: xp.log(x), lambda ns, g, out, x: g / x)
+log1p = elementwise("log1p", lambda xp, x: xp.log1p(x), lambda ns, g, out, x: g / (1 + x))
+expm1 = elementwise("expm1", lambda xp, x: xp.expm1(x), lambda ns, g, out, x: g * (out + 1))
+sqrt = elementwise("sqrt", lambda xp, x: xp.sqrt(x), lambda ns, g, out, x: g / (2 * out))
+sin = elementwise("sin", lambda xp, x: xp.sin(x), lambda ns, g, out, x: g * ns.cos(x))
+cos = elementwise("cos", lambda xp, x: xp.cos(x), lambda ns, g, out, x: -g * ns.sin(x))
+tan = elementwise("tan", lambda xp, x: xp.tan(x), lambda ns, g, out, x: g * (1 + out * out))
+tanh = elementwise("tanh", lambda xp, x: xp.tanh(x), lambda ns, g, out, x: g * (1 - out * out))
+# sigmoid(x) = (1 + tanh(x/2)) / 2: no overflow for any x.
+sigmoid = elementwise(
+    "sigmoid", lambda xp, x: 0.5 + 0.5 * xp.tanh(0.5 * x), lambda ns, g, out, x: g * out * (1 - out)
+)
+# softplus(x) = log(1 + e^x); its derivative sigmoid(x) = exp(x - softplus(x)), computed stably.
+softplus = elementwise(
+    "softplus", lambda xp, x: xp.logaddexp(0, x), lambda ns, g, out, x: g * ns.exp(x - out)
+)
+relu = elementwise("relu", lambda xp, x: xp.maximum(x, 0), lambda ns, g, out, x: g * (x > 0))
+abs = elementwise("abs", lambda xp, x: xp.abs(x), lambda ns, g, out, x: g * ns.sign(x))
+sign = elementwise("sign", lambda xp, x: xp.sign(x), differentiable=False)
+
+
+def _clip_forward(xp, x, lo=None, hi=None):
+    return xp.clip(x, lo, hi)
+
+
+def _clip_partial(ns, g, out, x, lo=None, hi=None):
+    inside = (x >= lo) if lo is not None else None
+    if hi is not None:
+        inside = (x <= hi) if inside is None else inside & (x <= hi)
+    return g if inside is None else g * inside
+
+
+clip = elementwise("clip", _clip_forward, _clip_partial)
+
+# ------------------------------------------------------------------------- binary
+add = elementwise("add", lambda xp, x, y: x + y, lambda ns, g, out, x, y: g, lambda ns, g, out, x, y: g)
+subtract = elementwise(
+    "subtract", lambda xp, x, y: x - y, lambda ns, g, out, x, y: g, lambda ns, g, out, x, y: -g
+)
+multiply = elementwise(
+    "multiply", lambda xp, x, y: x * y, lambda ns, g, out, x, y: g * y, lambda ns, g, out, x, y: g * x
+)
+divide = elementwise(
+    "divide",
+    lambda xp, x, y: x / y,
+    lambda ns, g, out, x, y: g / y,
+    lambda ns, g, out, x, y: -g * out / y,
+)
+# d(x^y)/dy = x^y log x, taken as 0 where x = 0 (the limit for y > 0).
+power = elementwise(
+    "power",
+    lambda xp, x, y: x**y,
+    lambda ns, g, out, x, y: g * y * x ** (y - 1),
+    lambda ns, g, out, x, y: g * out * ns.log(ns.where(x == 0, 1, x)),
+)
+maximum = elementwise(
+    "maximum",
+    lambda xp, x, y: xp.maximum(x, y),
+    lambda ns, g, out, x, y: g * ((x > y) + 0.5 * (x == y)),
+    lambda ns, g, out, x, y: g * ((y > x) + 0.5 * (x == y)),
+)
+minimum = elementwise(
+    "minimum",
+    lambda xp, x, y: xp.minimum(x, y),
+    lambda ns, g, out, x, y: g * ((x < y) + 0.5 * (x == y)),
+    lambda ns, g, out, x, y: g * ((y < x) + 0.5 * (x == y)),
+)
+where = elementwise(
+    "where",
+    lambda xp, c, x, y: xp.where(c, x, y),
+    None,  # the condition has no derivative
+    lambda ns, g, out, c, x, y: ns.where(c, g, 0),
+    lambda ns, g, out, c, x, y: ns.where(c, 0, g),
+)
+
+# ------------------------------------------------------------------------- comparisons (no gradient)
+less = elementwise("less", lambda xp, x, y: x < y, differentiable=False)
+less_equal = elementwise("less_equal", lambda xp, x, y: x <= y, differentiable=False)
+greater = elementwise("greater", lambda xp, x, y: x > y, differentiable=False)
+greater_equal = elementwise("greater_equal", lambda xp, x, y: x >= y, differentiable=False)
+equal = elementwise("equal", lambda xp, x, y: x == y, differentiable=False)
+not_equal = elementwise("not_equal", lambda xp, x, y: x != y, differentiable=False)
+logical_and = elementwise("logical_and", lambda xp, x, y: xp.logical_and(x, y), differentiable=False)
+logical_or = elementwise("logical_or", lambda xp, x, y: xp.logical_or(x, y), differentiable=False)
+logical_not = elementwise("logical_not", lambda xp, x: xp.logical_not(x), differentiable=False)
+isfinite = elementwise("isfinite", lambda xp, x: xp.isfinite(x), differentiable=False)
+isnan = elementwise("isnan", lambda xp, x: xp.isnan(x), differentiable=False)
+
+# ------------------------------------------------------------------------- casts
+astype = Primitive(
+    "astype",
+    lambda xp, x, dtype: x.astype(dtype),
+    (lambda ns, g, out, x, dtype: g.astype(x.dtype),),
+    (lambda ns, t, out, x, dtype: t.astype(dtype),),
+)

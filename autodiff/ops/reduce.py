@@ -1,0 +1,124 @@
+"""Reductions over axes.
+
+The public wrappers (in :mod:`autodiff.ops.composite`) turn ``axis`` into a tuple of *negative*
+axes, so that every rule below also works when cotangents and tangents carry extra leading
+(batch) axes.  ``expand`` is the adjoint of summing: it puts the reduced axes back and
+broadcasts.  Ties in max/min split the gradient evenly among the maximal entries.
+"""
+
+from __future__ import annotations
+
+from autodiff.graph import Primitive
+
+
+def lead(a, ndim: int) -> tuple:
+    """The leading (batch) axes of ``a`` beyond the last ``ndim`` ones."""
+    return tuple(a.shape[: a.ndim - ndim])
+
+
+def keep(ns, y, axis, keepdims):
+    """``y`` with the reduced axes present as size-1 axes."""
+    return y if keepdims else ns.expand_dims(y, axis)
+
+
+def expand(ns, g, out, x, axis, keepdims):
+    """Adjoint of ``sum(x, axis)``: g with the reduced axes restored, broadcast to x's shape."""
+    return ns.broadcast_to(keep(ns, g, axis, keepdims), lead(g, out.ndim) + tuple(x.shape))
+
+
+def _sum_vjp(ns, g, out, x, axis, keepdims):
+    return expand(ns, g, out, x, axis, keepdims)
+
+
+def _sum_jvp(ns, t, out, x, axis, keepdims):
+    return ns.sum(t, axis=axis, keepdims=keepdims)
+
+
+sum = Primitive(
+    "sum",
+    lambda xp, x, axis, keepdims: xp.sum(x, axis=axis, keepdims=keepdims),
+    (_sum_vjp,),
+    (_sum_jvp,),
+)
+
+
+def _argmax_share(ns, out, x, axis, keepdims):
+    """Weights splitting the derivative of max evenly among tied maximal entries."""
+    hit = x == keep(ns, out, axis, keepdims)
+    return hit / ns.sum(hit, axis=axis, keepdims=True)
+
+
+max = Primitive(
+    "max",
+    lambda xp, x, axis, keepdims: xp.max(x, axis=axis, keepdims=keepdims),
+    (lambda ns, g, out, x, axis, keepdims: expand(ns, g, out, x, axis, keepdims) * _argmax_share(ns, out, x, axis, keepdims),),
+    (lambda ns, t, out, x, axis, keepdims: ns.sum(t * _argmax_share(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims),),
+)
+
+
+def _logsumexp_forward(xp, x, axis, keepdims):
+    shift = xp.max(x, axis=axis, keepdims=True)
+    shift = xp.where(xp.isfinite(shift), shift, 0)
+    out = xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True)) + shift
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def _softmax_of(ns, out, x, axis, keepdims):
+    """exp(x - logsumexp(x)); zero (not NaN) when every entry is -inf."""
+    lse = keep(ns, out, axis, keepdims)
+    return ns.exp(x - ns.where(ns.isfinite(lse), lse, 0))
+
+
+logsumexp = Primitive(
+    "logsumexp",
+    _logsumexp_forward,
+    (lambda ns, g, out, x, axis, keepdims: expand(ns, g, out, x, axis, keepdims) * _softmax_of(ns, out, x, axis, keepdims),),
+    (lambda ns, t, out, x, axis, keepdims: ns.sum(t * _softmax_of(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims),),
+)
+
+
+def _safe(ns, out, axis, keepdims):
+    """The norm with zeros replaced by ones, so that norm'(0) = 0 / 1 = 0."""
+    n = keep(ns, out, axis, keepdims)
+    return ns.where(n == 0, 1, n)
+
+
+norm = Primitive(
+    "norm",
+    lambda xp, x, axis, keepdims: xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims)),
+    (lambda ns, g, out, x, axis, keepdims: expand(ns, g, out, x, axis, keepdims) * (x / _safe(ns, out, axis, keepdims)),),
+    (lambda ns, t, out, x, axis, keepdims: ns.sum(t * (x / _safe(ns, out, axis, keepdims)), axis=axis, keepdims=keepdims),),
+)
+
+
+def _prod_of_others(ns, x):
+    """d prod(x) / d x_i = prod_{j != i} x_j along the last axis, exact with zeros: the product
+    over j of M[..., i, j] = x_j (i != j), 1 (i = j)."""
+    n = x.shape[-1]
+    return ns.prod(ns.where(ns.eye_like(x, n=n), 1, ns.expand_dims(x, -2)), axis=-1)
+
+
+def _prod_vjp(ns, g, out, x, axis, keepdims):
+    g = g if keepdims else ns.expand_dims(g, -1)
+    return g * _prod_of_others(ns, x)
+
+
+def _prod_jvp(ns, t, out, x, axis, keepdims):
+    return ns.sum(t * _prod_of_others(ns, x), axis=-1, keepdims=keepdims)
+
+
+# The product along the last axis (the public ``prod`` moves the reduced axes there first).
+prod = Primitive(
+    "prod",
+    lambda xp, x, axis=-1, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims),
+    (_prod_vjp,),
+    (_prod_jvp,),
+)
+eye_like = Primitive(
+    "eye_like", lambda xp, ref, n: xp.eye(n, dtype=bool), differentiable=False
+)
+
+argmax = Primitive("argmax", lambda xp, x, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims), differentiable=False)
+argmin = Primitive("argmin", lambda xp, x, axis, keepdims: xp.argmin(x, axis=axis, keepdims=keepdims), differentiable=False)
+any = Primitive("any", lambda xp, x, axis, keepdims: xp.any(x, axis=axis, keepdims=keepdims), differentiable=False)
+all = Primitive("all", lambda xp, x, axis, keepdims: xp.all(x, axis=axis, keepdims=keepdims), differentiable=False)

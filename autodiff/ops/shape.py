@@ -1,0 +1,154 @@
+"""Primitives that move entries around: reshape, transpose, broadcast, index, scatter, join, pad.
+
+All of them are linear, so each JVP is the operation applied to the tangent and each VJP its
+adjoint: reshape back, the inverse permutation, a sum over broadcast axes, a scatter-add, a
+slice.  Axes and indices refer to the *trailing* axes (negative axes, a leading ``...``), so the
+rules also work when cotangents and tangents carry extra leading (batch) axes.
+"""
+
+from __future__ import annotations
+
+from autodiff.graph import Primitive
+from autodiff.ops.reduce import lead
+
+reshape = Primitive(
+    "reshape",
+    lambda xp, x, shape: xp.reshape(x, shape),
+    (lambda ns, g, out, x, shape: ns.reshape(g, lead(g, out.ndim) + tuple(x.shape)),),
+    (lambda ns, t, out, x, shape: ns.reshape(t, lead(t, x.ndim) + shape),),
+)
+
+
+def _batched(perm: tuple, nb: int) -> tuple:
+    return tuple(range(nb)) + tuple(nb + a for a in perm)
+
+
+def _inverse(perm: tuple) -> tuple:
+    return tuple(sorted(range(len(perm)), key=perm.__getitem__))
+
+
+transpose = Primitive(
+    "transpose",
+    lambda xp, x, axes: xp.transpose(x, axes),
+    (lambda ns, g, out, x, axes: ns.transpose(g, _batched(_inverse(axes), g.ndim - len(axes))),),
+    (lambda ns, t, out, x, axes: ns.transpose(t, _batched(axes, t.ndim - len(axes))),),
+)
+
+# The identity, as a new vertex: transforms use it to watch an input without touching it.
+alias = Primitive("alias", lambda xp, x: x, (lambda ns, g, out, x: g,), (lambda ns, t, out, x: t,))
+
+# The engine sums the cotangent back over the broadcast axes (broadcasts=True).
+broadcast_to = Primitive(
+    "broadcast_to",
+    lambda xp, x, shape: xp.broadcast_to(x, shape),
+    (lambda ns, g, out, x, shape: g,),
+    (lambda ns, t, out, x, shape: ns.broadcast_to(t, lead(t, len(shape)) + shape),),
+    broadcasts=True,
+)
+
+
+# ------------------------------------------------------------------------- indexing
+def indexed_ndim(index: tuple) -> int:
+    """Number of axes of ``x[index]`` for a canonical index, one entry per axis of x plus Nones
+    (see ``ops.composite.getitem``): slices and Nones each give one axis, integers none, and the
+    group of integer arrays (with the integers among them) the axes of their broadcast shape."""
+    arrays = [i for i in index if hasattr(i, "ndim")]
+    basic = sum(1 for i in index if i is None or isinstance(i, slice))
+    return basic + (max(a.ndim for a in arrays) if arrays else 0)
+
+
+def _scatter_add_forward(xp, g, index, shape):
+    """zeros(shape) with ``g`` added at ``index`` (repeated indices accumulate)."""
+    nb = g.ndim - indexed_ndim(index)
+    z = xp.zeros(tuple(g.shape[:nb]) + tuple(shape), dtype=g.dtype)
+    where = (Ellipsis,) + index
+    if any(hasattr(i, "ndim") for i in index):
+        xp.add.at(z, where, g)
+    else:
+        z[where] = g
+    return z
+
+
+getitem = Primitive(
+    "getitem",
+    lambda xp, x, index: x[(Ellipsis,) + index],
+    (lambda ns, g, out, x, index: ns.scatter_add(g, index=index, shape=tuple(x.shape)),),
+    (lambda ns, t, out, x, index: t[(Ellipsis,) + index],),
+)
+scatter_add = Primitive(
+    "scatter_add",
+    _scatter_add_forward,
+    (lambda ns, g, out, v, index, shape: g[(Ellipsis,) + index],),
+    (lambda ns, t, out, v, index, shape: ns.scatter_add(t, index=index, shape=shape),),
+)
+
+
+# ------------------------------------------------------------------------- joining and padding
+class _EachArgument:
+    """A rule for every position of a variadic primitive: ``rules[i]`` is ``rule(..., position=i)``."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __getitem__(self, position: int):
+        return lambda *args, **params: self.rule(*args, position=position, **params)
+
+
+def _concatenate_vjp(ns, g, out, *xs, axis, position):
+    start = sum(x.shape[axis] for x in xs[:position])
+    return g[(Ellipsis, slice(start, start + xs[position].shape[axis])) + (slice(None),) * (-axis - 1)]
+
+
+def _concatenate_jvp(ns, tangents, out, *xs, axis):
+    batch = next(lead(t, x.ndim) for t, x in zip(tangents, xs, strict=True) if t is not None)
+    filled = [
+        t if t is not None else ns.broadcast_to(ns.zeros_like(x), batch + tuple(x.shape))
+        for t, x in zip(tangents, xs, strict=True)
+    ]
+    return ns.concatenate(filled, axis=axis)
+
+
+concatenate = Primitive(
+    "concatenate",
+    lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
+    _EachArgument(_concatenate_vjp),
+    _concatenate_jvp,
+)
+
+
+def _pad_forward(xp, x, pad_width):
+    return xp.pad(x, ((0, 0),) * (x.ndim - len(pad_width)) + pad_width)
+
+
+def _unpad(ns, g, out, x, pad_width):
+    return g[(Ellipsis,) + tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape, strict=True))]
+
+
+pad = Primitive(
+    "pad",
+    _pad_forward,
+    (_unpad,),
+    (lambda ns, t, out, x, pad_width: ns.pad(t, ((0, 0),) * (t.ndim - x.ndim) + pad_width),),
+)
+
+cumsum = Primitive(
+    "cumsum",
+    lambda xp, x, axis: xp.cumsum(x, axis=axis),
+    (lambda ns, g, out, x, axis: ns.flip(ns.cumsum(ns.flip(g, axis=axis), axis=axis), axis=axis),),
+    (lambda ns, t, out, x, axis: ns.cumsum(t, axis=axis),),
+)
+
+
+# ------------------------------------------------------------------------- devices
+def _to_device_forward(xp, x, device, source):
+    from autodiff.backend import to_device
+
+    return to_device(x, device)
+
+
+to_device = Primitive(
+    "to_device",
+    _to_device_forward,
+    (lambda ns, g, out, x, device, source: ns.to_device(g, device=source, source=device),),
+    (lambda ns, t, out, x, device, source: ns.to_device(t, device=device, source=source),),
+)

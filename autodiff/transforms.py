@@ -1,0 +1,218 @@
+"""Function transformations in the style of JAX, on the engine.
+
+``grad``, ``value_and_grad``, ``vjp`` (reverse mode), ``jvp`` (forward mode), ``jacrev`` (one
+batched backward pass over one-hot cotangents, chunked), ``jacfwd`` (one batched forward pass
+over one-hot tangents), ``hessian`` (forward-over-reverse by default) and ``hvp`` (one forward
+pass over one reverse pass).  They compose: ``grad(grad(grad(f)))`` is the third derivative.
+
+Composition works because a transform *watches* its input through a fresh graph vertex; when
+the input already takes part in an outer derivative (it requires grad, or carries tangents),
+the inner derivative is recorded, so the outer one can differentiate it again.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from autodiff import backend, forward
+from autodiff.engine import gradients
+from autodiff.graph import flags
+from autodiff.ops import composite as ops
+from autodiff.ops.composite import as_tensor
+from autodiff.ops.shape import alias
+from autodiff.tensor import Tensor
+
+ArgNums = int | Sequence[int]
+
+
+def _watch(x: Any) -> Tensor:
+    """A vertex standing for input ``x`` that requires grad, connected to x's own graph and
+    tangents when it has them (so outer transforms see through)."""
+    x = as_tensor(x)
+    if not backend.is_floating(x.dtype):
+        raise TypeError(f"grad: cannot differentiate with respect to an input of dtype {x.dtype}; make it floating")
+    watched = alias(x) if (x.requires_grad and flags.grad_enabled) or x._tangents else Tensor(x.data)
+    if not watched.requires_grad:
+        watched.requires_grad = True
+    return watched
+
+
+def _nested(xs: Sequence[Tensor]) -> bool:
+    """Whether an outer transform differentiates through these inputs (record the inner one)."""
+    return flags.grad_enabled and any(x.requires_grad for x in xs)
+
+
+def _argnums(argnums: ArgNums, n: int) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for k in nums:
+        if not -n <= k < n:
+            raise ValueError(f"argnums {argnums} out of range for a function called with {n} arguments")
+    return tuple(k % n for k in nums)
+
+
+def _call_watched(f: Callable, args: tuple, argnums: ArgNums) -> tuple[Any, tuple[Tensor, ...], bool]:
+    nums = _argnums(argnums, len(args))
+    originals = [as_tensor(args[k]) for k in nums]
+    watched = [_watch(x) for x in originals]
+    call_args = list(args)
+    for k, w in zip(nums, watched, strict=True):
+        call_args[k] = w
+    return f(*call_args), tuple(watched), _nested(originals)
+
+
+def _scalar_output(out: Any, name: str, has_aux: bool) -> tuple[Tensor, Any]:
+    aux = None
+    if has_aux:
+        out, aux = out
+    if not isinstance(out, Tensor) or out.size != 1:
+        shape = out.shape if isinstance(out, Tensor) else type(out).__name__
+        raise TypeError(f"{name}: the function must return a scalar Tensor (got {shape}); use jacrev or vjp for vector outputs")
+    return out, aux
+
+
+def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
+    """``f`` -> ``x -> (f(x), grad f(x))``; with a tuple ``argnums``, a tuple of gradients."""
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
+        out, watched, nested = _call_watched(f, args, argnums)
+        out, aux = _scalar_output(out, "grad", has_aux)
+        if not out.requires_grad:
+            grads = [Tensor(backend.array_module(w.data).zeros_like(w.data)) for w in watched]
+        else:
+            grads = gradients(out, list(watched), create_graph=nested)
+        grads = grads[0] if isinstance(argnums, int) else tuple(grads)
+        value = (out, aux) if has_aux else out
+        return value, grads
+
+    return value_and_grad_f
+
+
+def grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
+    """``f`` -> ``grad f``, for f returning a scalar (JAX's ``grad``)."""
+    vg = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def grad_f(*args: Any) -> Any:
+        (value, grads) = vg(*args)
+        return (grads, value[1]) if has_aux else grads
+
+    return grad_f
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Tensor, Callable]:
+    """``(f(*primals), vjp_fn)`` with ``vjp_fn(cotangent)`` the tuple of ``J_i^T cotangent``.
+    ``vjp_fn(cotangents, batched=True)`` takes a leading batch axis of cotangents at once."""
+    out, watched, nested = _call_watched(f, primals, tuple(range(len(primals))))
+
+    def vjp_fn(cotangent: Any, batched: bool = False) -> tuple[Tensor, ...]:
+        cotangent = as_tensor(cotangent)
+        return tuple(gradients(out, list(watched), cotangent, batched=batched, retain_graph=True, create_graph=nested))
+
+    return out, vjp_fn
+
+
+def _jvp_batched(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], batch: tuple) -> tuple[Any, Any]:
+    primals = [as_tensor(p) for p in primals]
+    with forward.level(batch) as number:
+        duals = [forward.attach(p, number, as_tensor(t, like=p)) for p, t in zip(primals, tangents, strict=True)]
+        out = f(*duals)
+        if isinstance(out, Tensor):
+            return out, forward.tangent_of(out, number)
+        return out, type(out)(forward.tangent_of(o, number) for o in out)
+
+
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """``(f(*primals), J t)``: one forward pass carrying the tangents (JAX's ``jvp``)."""
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    return _jvp_batched(f, primals, tangents, ())
+
+
+def _chunks(n: int, chunk_size: int | None) -> list[tuple[int, int]]:
+    size = n if not chunk_size else chunk_size
+    return [(lo, min(lo + size, n)) for lo in range(0, max(n, 1), max(size, 1))] if n else []
+
+
+def _one_hot(like: Tensor, lo: int, hi: int, shape: tuple) -> Tensor:
+    """Rows lo..hi of the identity of size prod(shape), each reshaped to ``shape``."""
+    xp = backend.array_module(like.data)
+    n = math.prod(shape)
+    eye = xp.zeros((hi - lo, n), dtype=like.dtype)
+    eye[xp.arange(hi - lo), xp.arange(lo, hi)] = 1
+    return Tensor(eye.reshape((hi - lo,) + tuple(shape)))
+
+
+def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
+    """The Jacobian by reverse mode: batched backward passes over one-hot cotangents, at most
+    ``chunk_size`` at a time.  Result shape: ``out.shape + x.shape``."""
+
+    @functools.wraps(f)
+    def jac(*args: Any) -> Any:
+        out, watched, nested = _call_watched(f, args, argnums)
+        out = as_tensor(out)
+        blocks: list[list[Tensor]] = [[] for _ in watched]
+        for lo, hi in _chunks(out.size, chunk_size):
+            if out.requires_grad:
+                seed = _one_hot(out, lo, hi, out.shape)
+                rows = gradients(out, list(watched), seed, batched=True, retain_graph=True, create_graph=nested)
+            else:
+                rows = [Tensor(backend.array_module(w.data).zeros((hi - lo,) + w.shape, dtype=w.dtype)) for w in watched]
+            for block, r in zip(blocks, rows, strict=True):
+                block.append(r)
+        jacs = [ops.reshape(ops.concatenate(b, axis=0), out.shape + w.shape) for b, w in zip(blocks, watched, strict=True)]
+        return jacs[0] if isinstance(argnums, int) else tuple(jacs)
+
+    return jac
+
+
+jacobian = jacrev
+
+
+def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
+    """The Jacobian by forward mode: batched forward passes over one-hot tangents, at most
+    ``chunk_size`` at a time.  Result shape: ``out.shape + x.shape``."""
+
+    @functools.wraps(f)
+    def jac(*args: Any) -> Any:
+        nums = _argnums(argnums, len(args))
+        jacs = []
+        for k in nums:
+            x = as_tensor(args[k])
+            columns = []
+            out = None
+            for lo, hi in _chunks(x.size, chunk_size):
+                seed = _one_hot(x, lo, hi, x.shape)
+
+                def f_k(xk: Tensor) -> Any:
+                    call_args = list(args)
+                    call_args[k] = xk
+                    return f(*call_args)
+
+                out, tangent = _jvp_batched(f_k, [x], [seed], (hi - lo,))
+                columns.append(tangent)
+            stacked = ops.concatenate(columns, axis=0)  # (x.size, *out.shape)
+            moved = ops.moveaxis(ops.reshape(stacked, (x.size, -1)), 0, -1)
+            jacs.append(ops.reshape(moved, out.shape + x.shape))
+        return jacs[0] if isinstance(argnums, int) else tuple(jacs)
+
+    return jac
+
+
+def hessian(f: Callable, argnums: int = 0, mode: str = "fwd-rev", chunk_size: int | None = None) -> Callable:
+    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse, default) or
+    ``jacrev(grad(f))`` (``mode="rev-rev"``)."""
+    if mode == "fwd-rev":
+        return jacfwd(grad(f, argnums), argnums, chunk_size)
+    if mode == "rev-rev":
+        return jacrev(grad(f, argnums), argnums, chunk_size)
+    raise ValueError(f"hessian: mode must be 'fwd-rev' or 'rev-rev', not {mode!r}")
+
+
+def hvp(f: Callable, x: Any, v: Any) -> Tensor:
+    """The Hessian-vector product H(x) v of a scalar f: one forward pass (tangent v) through one
+    reverse pass, whatever the dimension."""
+    return jvp(grad(f), (x,), (v,))[1]
