@@ -12,15 +12,49 @@ primitives with their derivative rules; ``transforms.py`` holds grad, jvp, jacre
 """
 
 from autodiff import random
-from autodiff.backend import devices, get_default_device, get_default_dtype, set_default_device, set_default_dtype
+from autodiff.backend import (
+    devices,
+    get_default_device,
+    get_default_dtype,
+    set_default_device,
+    set_default_dtype,
+)
 from autodiff.check import GradcheckError, gradcheck, gradgradcheck
-from autodiff.creation import arange, eye, full, linspace, ones, ones_like, tensor, zeros, zeros_like
+from autodiff.creation import (
+    arange,
+    eye,
+    full,
+    linspace,
+    ones,
+    ones_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from autodiff.engine import gradients
-from autodiff.graph import Primitive, detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from autodiff.graph import (
+    Primitive,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    name_scope,
+    no_grad,
+    set_grad_enabled,
+)
 from autodiff.ops import *  # noqa: F403  (every op by its NumPy name)
 from autodiff.random import rand, randn
 from autodiff.tensor import Tensor
-from autodiff.transforms import grad, hessian, hvp, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp
+from autodiff.transforms import (
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    value_and_grad,
+    vjp,
+)
 
 float16, float32, float64 = "float16", "float32", "float64"
 int32, int64, bool_ = "int32", "int64", "bool"

@@ -86,11 +86,15 @@ def _load(device: str):
         try:
             cupy = importlib.import_module("cupy")
         except ImportError as error:
-            raise RuntimeError(f"device 'cuda' needs CuPy, which is not installed: {GPU_INSTALL_HINT}") from error
+            raise RuntimeError(
+                f"device 'cuda' needs CuPy, which is not installed: {GPU_INSTALL_HINT}"
+            ) from error
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as error:  # CUDA driver missing or broken
-            raise RuntimeError(f"device 'cuda': CuPy is installed but no usable GPU was found ({error})") from error
+            raise RuntimeError(
+                f"device 'cuda': CuPy is installed but no usable GPU was found ({error})"
+            ) from error
         if count == 0:
             raise RuntimeError("device 'cuda': CuPy is installed but no GPU is visible")
         _modules.setdefault(cupy.ndarray, (cupy, "cuda"))

@@ -9,6 +9,7 @@ Failures name the worst entry.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from autodiff.creation import tensor
 from autodiff.engine import gradients
 from autodiff.graph import no_grad
 from autodiff.tensor import Tensor
-from autodiff.transforms import _jvp_batched, vjp
+from autodiff.transforms import _call_with, _jvp_batched, vjp
 
 
 class GradcheckError(AssertionError):
@@ -43,7 +44,9 @@ def _numerical(f: Callable, inputs: list[Tensor], k: int, eps: float) -> np.ndar
             args = list(inputs)
             args[k] = tensor(moved, device=x.device)
             with no_grad():
-                values.append(np.concatenate([o.numpy().ravel().astype(np.float64) for o in _flat_outputs(f(*args))]))
+                values.append(
+                    np.concatenate([o.numpy().ravel().astype(np.float64) for o in _flat_outputs(f(*args))])
+                )
         columns.append((values[0] - values[1]) / (2 * eps))
     return np.stack(columns, axis=1) if columns else np.zeros((0, 0))
 
@@ -58,35 +61,45 @@ def _reverse(f: Callable, inputs: list[Tensor], k: int, create_graph: bool) -> n
             rows.append(np.zeros((o.size, inputs[k].size)))
             continue
         seed = xp.eye(o.size, dtype=o.dtype).reshape((o.size,) + o.shape)
-        (g,) = gradients(o, [watched[k]], Tensor(seed), batched=True, retain_graph=True, create_graph=create_graph)
+        (g,) = gradients(
+            o,
+            [watched[k]],
+            Tensor(seed),
+            batched=True,
+            retain_graph=True,
+            create_graph=create_graph,
+        )
         rows.append(g.numpy().reshape(o.size, -1).astype(np.float64))
     return np.concatenate(rows, axis=0)
 
 
 def _forward(f: Callable, inputs: list[Tensor], k: int) -> np.ndarray:
-    def f_k(xk: Tensor) -> Any:
-        args = list(inputs)
-        args[k] = xk
-        return f(*args)
-
     x = inputs[k]
     xp = backend.array_module(x.data)
     seed = Tensor(xp.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape))
-    _, tangents = _jvp_batched(f_k, [x], [seed], (x.size,))
+    _, tangents = _jvp_batched(functools.partial(_call_with, f, tuple(inputs), k), [x], [seed], (x.size,))
     columns = [t.numpy().reshape(x.size, -1).astype(np.float64) for t in _flat_outputs(tangents)]
     return np.concatenate(columns, axis=1).T
 
 
-def _compare(name: str, k: int, analytical: np.ndarray, numerical: np.ndarray, atol: float, rtol: float, shape: tuple) -> None:
+def _compare(
+    name: str,
+    k: int,
+    analytical: np.ndarray,
+    numerical: np.ndarray,
+    atol: float,
+    rtol: float,
+    shape: tuple,
+) -> None:
     error = np.abs(analytical - numerical)
     allowed = atol + rtol * np.abs(numerical)
     if analytical.shape != numerical.shape or not np.all(error <= allowed):
         if analytical.shape != numerical.shape:
             raise GradcheckError(f"{name}: Jacobian shapes differ: {analytical.shape} vs {numerical.shape}")
         row, col = np.unravel_index(np.argmax(error - allowed), error.shape)
-        index = np.unravel_index(col, shape) if shape else ()
+        index = [int(i) for i in np.unravel_index(col, shape)] if shape else []
         raise GradcheckError(
-            f"{name} disagrees with finite differences for input {k}: worst entry d out[{row}] / d x{list(index)}: "
+            f"{name} disagrees with finite differences for input {k}: worst entry d out[{row}] / d x{index}: "
             f"analytical {analytical[row, col]:.10g}, numerical {numerical[row, col]:.10g}, "
             f"error {error[row, col]:.3g} > tolerance {allowed[row, col]:.3g}"
         )
@@ -108,7 +121,9 @@ def gradcheck(
     inputs = [tensor(x) if not isinstance(x, Tensor) else x for x in inputs]
     for x in inputs:
         if backend.is_floating(x.dtype) and x.dtype != np.float64:
-            raise TypeError(f"gradcheck: inputs must be float64 (got {x.dtype}); finite differences need the precision")
+            raise TypeError(
+                f"gradcheck: inputs must be float64 (got {x.dtype}); finite differences need the precision"
+            )
     for k, x in enumerate(inputs):
         if not backend.is_floating(x.dtype):
             continue

@@ -36,7 +36,13 @@ def ones(*shape: Any, dtype: Any = None, device: str | None = None, requires_gra
     return _filled("ones", shape, dtype, device, requires_grad)
 
 
-def full(shape: Any, value: float, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+def full(
+    shape: Any,
+    value: float,
+    dtype: Any = None,
+    device: str | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     t = zeros(shape, dtype=dtype, device=device)
     t.data[...] = value
     return t.requires_grad_(requires_grad)
@@ -46,7 +52,13 @@ def eye(n: int, m: int | None = None, dtype: Any = None, device: str | None = No
     return Tensor(backend.namespace(device).eye(n, m, dtype=backend.resolve_dtype(dtype)))
 
 
-def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None, device: str | None = None) -> Tensor:
+def arange(
+    start: float,
+    stop: float | None = None,
+    step: float = 1,
+    dtype: Any = None,
+    device: str | None = None,
+) -> Tensor:
     """NumPy's arange; integers unless a bound, the step or ``dtype`` is a float."""
     if stop is None:
         start, stop = 0, start
@@ -56,15 +68,25 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     return Tensor(xp.arange(start, stop, step, dtype=backend.resolve_dtype(dtype)))
 
 
-def linspace(start: float, stop: float, num: int = 50, dtype: Any = None, device: str | None = None) -> Tensor:
+def linspace(
+    start: float, stop: float, num: int = 50, dtype: Any = None, device: str | None = None
+) -> Tensor:
     xp = backend.namespace(device)
     return Tensor(xp.linspace(start, stop, num, dtype=backend.resolve_dtype(dtype)))
 
 
 def zeros_like(x: Tensor, dtype: Any = None) -> Tensor:
     """Zeros of x's shape, dtype and device (a constant: no gradient)."""
-    return Tensor(backend.array_module(x.data).zeros_like(x.data, dtype=None if dtype is None else backend.resolve_dtype(dtype)))
+    return Tensor(
+        backend.array_module(x.data).zeros_like(
+            x.data, dtype=None if dtype is None else backend.resolve_dtype(dtype)
+        )
+    )
 
 
 def ones_like(x: Tensor, dtype: Any = None) -> Tensor:
-    return Tensor(backend.array_module(x.data).ones_like(x.data, dtype=None if dtype is None else backend.resolve_dtype(dtype)))
+    return Tensor(
+        backend.array_module(x.data).ones_like(
+            x.data, dtype=None if dtype is None else backend.resolve_dtype(dtype)
+        )
+    )

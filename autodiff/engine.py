@@ -192,7 +192,7 @@ def _seed(output: Tensor, grad: Any, name: str, tensor_mode: bool) -> Any:
         if output.size != 1:
             raise RuntimeError(
                 f"{name}: the output has shape {output.shape}, not a scalar; pass grad= (a tensor of "
-                f"shape {output.shape}: the vector of the vector-Jacobian product) or reduce it first (.sum())"
+                f"shape {output.shape}: the vector of the vector-Jacobian product), or reduce it first"
             )
         seed = backend.array_module(output.data).ones_like(output.data)
         return Tensor(seed) if tensor_mode else seed
@@ -262,7 +262,14 @@ def gradients(
         else:
             seeds.append(_seed(o, g, "gradients", tensor_mode))
     retain = create_graph if retain_graph is None else retain_graph
-    found = backprop(outputs, seeds, targets=inputs, retain_graph=retain, create_graph=create_graph, accumulate=False)
+    found = backprop(
+        outputs,
+        seeds,
+        targets=inputs,
+        retain_graph=retain,
+        create_graph=create_graph,
+        accumulate=False,
+    )
     batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim])
     results = []
     for x in inputs:

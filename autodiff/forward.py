@@ -48,7 +48,9 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
 
     expected = _active[number] + x.shape
     if tangent.shape != expected:
-        raise ValueError(f"jvp: tangent of shape {tangent.shape} for a primal of shape {x.shape} (expected {expected})")
+        raise ValueError(
+            f"jvp: tangent of shape {tangent.shape} for a primal of shape {x.shape} (expected {expected})"
+        )
     if tangent.dtype != x.dtype:
         tangent = tangent.astype(x.dtype)
     dual = alias(x)
@@ -73,7 +75,9 @@ def _pad(ns: Any, t: Any, x: Any, ndim: int) -> Any:
     return ns.reshape(t, tuple(t.shape[: t.ndim - x_ndim]) + (1,) * (ndim - x_ndim) + tuple(x.shape))
 
 
-def _output_tangent(prim: Primitive, ns: Any, tangents: list, out: Any, args: Any, params: dict, batch: tuple) -> Any:
+def _output_tangent(
+    prim: Primitive, ns: Any, tangents: list, out: Any, args: Any, params: dict, batch: tuple
+) -> Any:
     if callable(prim.jvp):
         result = prim.jvp(ns, tangents, out, *args, **params)
     else:
@@ -99,13 +103,20 @@ def propagate(prim: Primitive, out: Tensor, args: tuple, params: dict) -> None:
         return
     ceiling = _ceiling[0]
     present = sorted(
-        {n for a in args if isinstance(a, Tensor) and a._tangents for n in a._tangents if n in _active and n < ceiling}
+        {
+            n
+            for a in args
+            if isinstance(a, Tensor) and a._tangents
+            for n in a._tangents
+            if n in _active and n < ceiling
+        }
     )
     for number in present:
         tangents = [a._tangents.get(number) if isinstance(a, Tensor) and a._tangents else None for a in args]
         nested = any(n < number for n in _active)
         recorded = flags.grad_enabled and any(
-            isinstance(a, Tensor) and a.requires_grad for a in (*args, *(t for t in tangents if t is not None))
+            isinstance(a, Tensor) and a.requires_grad
+            for a in (*args, *(t for t in tangents if t is not None))
         )
         _ceiling[0] = number
         try:

@@ -34,6 +34,7 @@ class _Flags:
     anomaly = False
     forward_levels = 0  # number of active forward-mode (jvp) levels; see autodiff.forward
     inplace_writes = 0  # in-place writes ever made; backward checks versions only once there are
+    scope: tuple[str, ...] | None = None  # names of the nn modules being called (for drawings)
 
 
 flags = _Flags()
@@ -80,6 +81,18 @@ def detect_anomaly() -> Iterator[None]:
         yield
     finally:
         flags.anomaly = previous
+
+
+@contextlib.contextmanager
+def name_scope(name: str) -> Iterator[None]:
+    """Tag every tensor made inside with the scope path (``("MLP", "layers", "0")``): nn modules
+    enter their scope when called, and drawings group the tensors of a call into a cluster."""
+    previous = flags.scope
+    flags.scope = (previous or ()) + (name,)
+    try:
+        yield
+    finally:
+        flags.scope = previous
 
 
 def _user_frames() -> list[traceback.FrameSummary]:
@@ -169,6 +182,8 @@ def apply(prim: Primitive, args: tuple, params: dict[str, Any]) -> Tensor:
         t._saved_version = version
         if flags.anomaly:
             t._trace = _user_frames()
+        if flags.scope is not None:
+            t._scope = flags.scope
     if flags.forward_levels:
         from autodiff.forward import propagate
 
@@ -195,6 +210,6 @@ class RawNamespace:
         return value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def raw_namespace(xp: Any) -> RawNamespace:
     return RawNamespace(xp)

@@ -26,18 +26,26 @@ class Generator:
         data = backend.asarray(host, dtype=backend.resolve_dtype(dtype), device=device)
         return Tensor(data, requires_grad=requires_grad)
 
-    def randn(self, *shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    def randn(
+        self, *shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False
+    ) -> Tensor:
         """Standard normal entries."""
         return self._make(self._rng.standard_normal(shape_tuple(shape)), dtype, device, requires_grad)
 
-    def rand(self, *shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False) -> Tensor:
+    def rand(
+        self, *shape: Any, dtype: Any = None, device: str | None = None, requires_grad: bool = False
+    ) -> Tensor:
         """Uniform entries on [0, 1)."""
         return self._make(self._rng.random(shape_tuple(shape)), dtype, device, requires_grad)
 
-    def normal(self, mean: float, std: float, shape: Any, dtype: Any = None, device: str | None = None) -> Tensor:
+    def normal(
+        self, mean: float, std: float, shape: Any, dtype: Any = None, device: str | None = None
+    ) -> Tensor:
         return self._make(self._rng.normal(mean, std, shape_tuple((shape,))), dtype, device, False)
 
-    def uniform(self, low: float, high: float, shape: Any, dtype: Any = None, device: str | None = None) -> Tensor:
+    def uniform(
+        self, low: float, high: float, shape: Any, dtype: Any = None, device: str | None = None
+    ) -> Tensor:
         return self._make(self._rng.uniform(low, high, shape_tuple((shape,))), dtype, device, False)
 
     def integers(self, low: int, high: int, shape: Any, device: str | None = None) -> Tensor:

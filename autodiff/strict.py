@@ -155,6 +155,27 @@ for _name in (
     setattr(StrictArray, _name, _binary(_name))
 
 
+def _lift(function: Any, name: str) -> Any:
+    def lifted(*args, **kwargs):
+        return _wrap(function(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+
+    lifted.__name__ = name
+    return lifted
+
+
+class _Ufunc:
+    """A NumPy ufunc lifted to StrictArrays, with its methods (``xp.add.at``, ``.reduce``)."""
+
+    def __init__(self, ufunc: np.ufunc):
+        self._call = _lift(ufunc, ufunc.__name__)
+        self.at = _lift(ufunc.at, "at")
+        self.reduce = _lift(ufunc.reduce, "reduce")
+        self.accumulate = _lift(ufunc.accumulate, "accumulate")
+
+    def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+
 class _Namespace:
     """NumPy's functions, lifted to StrictArrays (``xp.exp``, ``xp.linalg.svd``, ...)."""
 
@@ -166,18 +187,15 @@ class _Namespace:
         attribute = getattr(self._module, name)
         if isinstance(attribute, type(np)):
             wrapped: Any = _Namespace(attribute)
+        elif isinstance(attribute, np.ufunc):
+            wrapped = _Ufunc(attribute)
+        elif name in self._host_entry:  # explicit host-to-device copies
+
+            def wrapped(data, *args, **kwargs):
+                return _wrap(attribute(data._a if type(data) is StrictArray else data, *args, **kwargs))
+
         elif callable(attribute) and not isinstance(attribute, type):
-            explicit_copy = name in self._host_entry
-
-            def wrapped(*args, **kwargs):
-                if explicit_copy:
-                    args = tuple(a._a if type(a) is StrictArray else a for a in args)
-                else:
-                    args = _unwrap(args)
-                    kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
-                return _wrap(attribute(*args, **kwargs))
-
-            wrapped.__name__ = name
+            wrapped = _lift(attribute, name)
         else:
             wrapped = attribute
         setattr(self, name, wrapped)

@@ -37,6 +37,7 @@ class Tensor:
     _tangents: dict | None = None
     _name: str | None = None
     _trace = None
+    _scope: tuple[str, ...] | None = None
 
     def __init__(self, data: Any, requires_grad: bool = False):
         if not backend.is_array(data):
@@ -268,6 +269,15 @@ class Tensor:
 
     def __ne__(self, other):  # type: ignore[override]
         return ops.not_equal(self, other)
+
+    def __and__(self, other):
+        return ops.logical_and(self, other)
+
+    def __or__(self, other):
+        return ops.logical_or(self, other)
+
+    def __invert__(self):
+        return ops.logical_not(self)
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))

@@ -19,7 +19,7 @@ from typing import Any
 
 from autodiff import backend, forward
 from autodiff.engine import gradients
-from autodiff.graph import flags
+from autodiff.graph import enable_grad, flags
 from autodiff.ops import composite as ops
 from autodiff.ops.composite import as_tensor
 from autodiff.ops.shape import alias
@@ -33,7 +33,9 @@ def _watch(x: Any) -> Tensor:
     tangents when it has them (so outer transforms see through)."""
     x = as_tensor(x)
     if not backend.is_floating(x.dtype):
-        raise TypeError(f"grad: cannot differentiate with respect to an input of dtype {x.dtype}; make it floating")
+        raise TypeError(
+            f"grad: cannot differentiate with respect to an input of dtype {x.dtype}; make it floating"
+        )
     watched = alias(x) if (x.requires_grad and flags.grad_enabled) or x._tangents else Tensor(x.data)
     if not watched.requires_grad:
         watched.requires_grad = True
@@ -56,11 +58,13 @@ def _argnums(argnums: ArgNums, n: int) -> tuple[int, ...]:
 def _call_watched(f: Callable, args: tuple, argnums: ArgNums) -> tuple[Any, tuple[Tensor, ...], bool]:
     nums = _argnums(argnums, len(args))
     originals = [as_tensor(args[k]) for k in nums]
-    watched = [_watch(x) for x in originals]
-    call_args = list(args)
-    for k, w in zip(nums, watched, strict=True):
-        call_args[k] = w
-    return f(*call_args), tuple(watched), _nested(originals)
+    nested = _nested(originals)
+    with enable_grad():  # a transform differentiates even inside no_grad (as torch.func)
+        watched = [_watch(x) for x in originals]
+        call_args = list(args)
+        for k, w in zip(nums, watched, strict=True):
+            call_args[k] = w
+        return f(*call_args), tuple(watched), nested
 
 
 def _scalar_output(out: Any, name: str, has_aux: bool) -> tuple[Tensor, Any]:
@@ -69,7 +73,10 @@ def _scalar_output(out: Any, name: str, has_aux: bool) -> tuple[Tensor, Any]:
         out, aux = out
     if not isinstance(out, Tensor) or out.size != 1:
         shape = out.shape if isinstance(out, Tensor) else type(out).__name__
-        raise TypeError(f"{name}: the function must return a scalar Tensor (got {shape}); use jacrev or vjp for vector outputs")
+        raise TypeError(
+            f"{name}: the function must return a scalar Tensor (got {shape}); "
+            "for vector outputs use jacrev or vjp"
+        )
     return out, aux
 
 
@@ -110,15 +117,28 @@ def vjp(f: Callable, *primals: Any) -> tuple[Tensor, Callable]:
 
     def vjp_fn(cotangent: Any, batched: bool = False) -> tuple[Tensor, ...]:
         cotangent = as_tensor(cotangent)
-        return tuple(gradients(out, list(watched), cotangent, batched=batched, retain_graph=True, create_graph=nested))
+        return tuple(
+            gradients(
+                out,
+                list(watched),
+                cotangent,
+                batched=batched,
+                retain_graph=True,
+                create_graph=nested,
+            )
+        )
 
     return out, vjp_fn
 
 
-def _jvp_batched(f: Callable, primals: Sequence[Any], tangents: Sequence[Any], batch: tuple) -> tuple[Any, Any]:
+def _jvp_batched(
+    f: Callable, primals: Sequence[Any], tangents: Sequence[Any], batch: tuple
+) -> tuple[Any, Any]:
     primals = [as_tensor(p) for p in primals]
     with forward.level(batch) as number:
-        duals = [forward.attach(p, number, as_tensor(t, like=p)) for p, t in zip(primals, tangents, strict=True)]
+        duals = [
+            forward.attach(p, number, as_tensor(t, like=p)) for p, t in zip(primals, tangents, strict=True)
+        ]
         out = f(*duals)
         if isinstance(out, Tensor):
             return out, forward.tangent_of(out, number)
@@ -158,18 +178,33 @@ def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
         for lo, hi in _chunks(out.size, chunk_size):
             if out.requires_grad:
                 seed = _one_hot(out, lo, hi, out.shape)
-                rows = gradients(out, list(watched), seed, batched=True, retain_graph=True, create_graph=nested)
+                rows = gradients(
+                    out, list(watched), seed, batched=True, retain_graph=True, create_graph=nested
+                )
             else:
-                rows = [Tensor(backend.array_module(w.data).zeros((hi - lo,) + w.shape, dtype=w.dtype)) for w in watched]
+                rows = [
+                    Tensor(backend.array_module(w.data).zeros((hi - lo,) + w.shape, dtype=w.dtype))
+                    for w in watched
+                ]
             for block, r in zip(blocks, rows, strict=True):
                 block.append(r)
-        jacs = [ops.reshape(ops.concatenate(b, axis=0), out.shape + w.shape) for b, w in zip(blocks, watched, strict=True)]
+        jacs = [
+            ops.reshape(ops.concatenate(b, axis=0), out.shape + w.shape)
+            for b, w in zip(blocks, watched, strict=True)
+        ]
         return jacs[0] if isinstance(argnums, int) else tuple(jacs)
 
     return jac
 
 
 jacobian = jacrev
+
+
+def _call_with(f: Callable, args: tuple, k: int, xk: Tensor) -> Any:
+    """``f(*args)`` with argument k replaced by ``xk``."""
+    call_args = list(args)
+    call_args[k] = xk
+    return f(*call_args)
 
 
 def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
@@ -187,12 +222,9 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
             for lo, hi in _chunks(x.size, chunk_size):
                 seed = _one_hot(x, lo, hi, x.shape)
 
-                def f_k(xk: Tensor) -> Any:
-                    call_args = list(args)
-                    call_args[k] = xk
-                    return f(*call_args)
-
-                out, tangent = _jvp_batched(f_k, [x], [seed], (hi - lo,))
+                out, tangent = _jvp_batched(
+                    functools.partial(_call_with, f, args, k), [x], [seed], (hi - lo,)
+                )
                 columns.append(tangent)
             stacked = ops.concatenate(columns, axis=0)  # (x.size, *out.shape)
             moved = ops.moveaxis(ops.reshape(stacked, (x.size, -1)), 0, -1)

@@ -185,7 +185,9 @@ def reshape(x: Any, *shape: Any) -> Tensor:
             raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {shape}")
         shape = tuple(x.size // known if n == -1 else n for n in shape)
     if math.prod(shape) != x.size:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}")
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}"
+        )
     return x if shape == x.shape else sh.reshape(x, shape=shape)
 
 
@@ -206,7 +208,10 @@ def permute(x: Any, *axes: int) -> Tensor:
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     x = as_tensor(x)
     order = list(range(x.ndim))
-    a, b = _one_axis("swapaxes", axis1, x.ndim) + x.ndim, _one_axis("swapaxes", axis2, x.ndim) + x.ndim
+    a, b = (
+        _one_axis("swapaxes", axis1, x.ndim) + x.ndim,
+        _one_axis("swapaxes", axis2, x.ndim) + x.ndim,
+    )
     order[a], order[b] = order[b], order[a]
     return transpose(x, order)
 
@@ -300,7 +305,9 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     n = x.shape[a]
     if isinstance(indices_or_sections, int):
         if n % indices_or_sections:
-            raise ValueError(f"split: axis of length {n} does not split into {indices_or_sections} equal sections")
+            raise ValueError(
+                f"split: axis of length {n} does not split into {indices_or_sections} equal sections"
+            )
         step = n // indices_or_sections
         cuts = list(range(step, n, step))
     else:
@@ -360,8 +367,11 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
     consumed = builtins.sum(1 for i in entries if i is not None and i is not Ellipsis)
     if consumed > x.ndim:
         raise IndexError(f"getitem: too many indices ({consumed}) for a tensor of shape {x.shape}")
-    if Ellipsis in entries:
-        at = entries.index(Ellipsis)
+    ellipses = [k for k, i in enumerate(entries) if i is Ellipsis]
+    if len(ellipses) > 1:
+        raise IndexError("getitem: an index can only have a single ellipsis ('...')")
+    if ellipses:
+        at = ellipses[0]
         entries[at : at + 1] = [slice(None)] * (x.ndim - consumed)
     else:
         entries += [slice(None)] * (x.ndim - consumed)
@@ -446,7 +456,9 @@ def _canonical_spec(spec: str, operands: list[Tensor]) -> str:
         n = o.ndim - len(t.replace("...", ""))
         terms[k] = t.replace("...", dots[width - n :]) if "..." in t else t
         if len(terms[k]) != o.ndim:
-            raise ValueError(f"einsum: term '{t}' has {len(terms[k])} indices for an operand of shape {o.shape}")
+            raise ValueError(
+                f"einsum: term '{t}' has {len(terms[k])} indices for an operand of shape {o.shape}"
+            )
         if len(set(terms[k])) != len(terms[k]):
             raise ValueError(f"einsum: repeated index within the term '{t}' (diagonals) is not supported")
     if "->" not in spec:

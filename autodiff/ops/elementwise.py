@@ -10,6 +10,8 @@ maximum/minimum split the gradient evenly.
 
 from __future__ import annotations
 
+import math
+
 from autodiff.graph import Primitive
 
 
@@ -61,7 +63,10 @@ subtract = elementwise(
     "subtract", lambda xp, x, y: x - y, lambda ns, g, out, x, y: g, lambda ns, g, out, x, y: -g
 )
 multiply = elementwise(
-    "multiply", lambda xp, x, y: x * y, lambda ns, g, out, x, y: g * y, lambda ns, g, out, x, y: g * x
+    "multiply",
+    lambda xp, x, y: x * y,
+    lambda ns, g, out, x, y: g * y,
+    lambda ns, g, out, x, y: g * x,
 )
 divide = elementwise(
     "divide",
@@ -69,12 +74,20 @@ divide = elementwise(
     lambda ns, g, out, x, y: g / y,
     lambda ns, g, out, x, y: -g * out / y,
 )
-# d(x^y)/dy = x^y log x, taken as 0 where x = 0 (the limit for y > 0).
+
+
+def _log_base(ns, x):
+    """log x for d(x^y)/dy = x^y log x, with log 0 taken as 0 (the limit of x^y log x, y > 0)."""
+    if isinstance(x, int | float):
+        return math.log(x) if x > 0 else (0.0 if x == 0 else math.nan)
+    return ns.log(ns.where(x == 0, 1, x))
+
+
 power = elementwise(
     "power",
     lambda xp, x, y: x**y,
     lambda ns, g, out, x, y: g * y * x ** (y - 1),
-    lambda ns, g, out, x, y: g * out * ns.log(ns.where(x == 0, 1, x)),
+    lambda ns, g, out, x, y: g * out * _log_base(ns, x),
 )
 maximum = elementwise(
     "maximum",

@@ -51,8 +51,16 @@ def _argmax_share(ns, out, x, axis, keepdims):
 max = Primitive(
     "max",
     lambda xp, x, axis, keepdims: xp.max(x, axis=axis, keepdims=keepdims),
-    (lambda ns, g, out, x, axis, keepdims: expand(ns, g, out, x, axis, keepdims) * _argmax_share(ns, out, x, axis, keepdims),),
-    (lambda ns, t, out, x, axis, keepdims: ns.sum(t * _argmax_share(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims),),
+    (
+        lambda ns, g, out, x, axis, keepdims: (
+            expand(ns, g, out, x, axis, keepdims) * _argmax_share(ns, out, x, axis, keepdims)
+        ),
+    ),
+    (
+        lambda ns, t, out, x, axis, keepdims: ns.sum(
+            t * _argmax_share(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims
+        ),
+    ),
 )
 
 
@@ -72,8 +80,16 @@ def _softmax_of(ns, out, x, axis, keepdims):
 logsumexp = Primitive(
     "logsumexp",
     _logsumexp_forward,
-    (lambda ns, g, out, x, axis, keepdims: expand(ns, g, out, x, axis, keepdims) * _softmax_of(ns, out, x, axis, keepdims),),
-    (lambda ns, t, out, x, axis, keepdims: ns.sum(t * _softmax_of(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims),),
+    (
+        lambda ns, g, out, x, axis, keepdims: (
+            expand(ns, g, out, x, axis, keepdims) * _softmax_of(ns, out, x, axis, keepdims)
+        ),
+    ),
+    (
+        lambda ns, t, out, x, axis, keepdims: ns.sum(
+            t * _softmax_of(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims
+        ),
+    ),
 )
 
 
@@ -86,8 +102,16 @@ def _safe(ns, out, axis, keepdims):
 norm = Primitive(
     "norm",
     lambda xp, x, axis, keepdims: xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims)),
-    (lambda ns, g, out, x, axis, keepdims: expand(ns, g, out, x, axis, keepdims) * (x / _safe(ns, out, axis, keepdims)),),
-    (lambda ns, t, out, x, axis, keepdims: ns.sum(t * (x / _safe(ns, out, axis, keepdims)), axis=axis, keepdims=keepdims),),
+    (
+        lambda ns, g, out, x, axis, keepdims: (
+            expand(ns, g, out, x, axis, keepdims) * (x / _safe(ns, out, axis, keepdims))
+        ),
+    ),
+    (
+        lambda ns, t, out, x, axis, keepdims: ns.sum(
+            t * (x / _safe(ns, out, axis, keepdims)), axis=axis, keepdims=keepdims
+        ),
+    ),
 )
 
 
@@ -114,11 +138,25 @@ prod = Primitive(
     (_prod_vjp,),
     (_prod_jvp,),
 )
-eye_like = Primitive(
-    "eye_like", lambda xp, ref, n: xp.eye(n, dtype=bool), differentiable=False
-)
+eye_like = Primitive("eye_like", lambda xp, ref, n: xp.eye(n, dtype=bool), differentiable=False)
 
-argmax = Primitive("argmax", lambda xp, x, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims), differentiable=False)
-argmin = Primitive("argmin", lambda xp, x, axis, keepdims: xp.argmin(x, axis=axis, keepdims=keepdims), differentiable=False)
-any = Primitive("any", lambda xp, x, axis, keepdims: xp.any(x, axis=axis, keepdims=keepdims), differentiable=False)
-all = Primitive("all", lambda xp, x, axis, keepdims: xp.all(x, axis=axis, keepdims=keepdims), differentiable=False)
+argmax = Primitive(
+    "argmax",
+    lambda xp, x, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims),
+    differentiable=False,
+)
+argmin = Primitive(
+    "argmin",
+    lambda xp, x, axis, keepdims: xp.argmin(x, axis=axis, keepdims=keepdims),
+    differentiable=False,
+)
+any = Primitive(
+    "any",
+    lambda xp, x, axis, keepdims: xp.any(x, axis=axis, keepdims=keepdims),
+    differentiable=False,
+)
+all = Primitive(
+    "all",
+    lambda xp, x, axis, keepdims: xp.all(x, axis=axis, keepdims=keepdims),
+    differentiable=False,
+)
