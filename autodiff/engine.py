@@ -101,10 +101,12 @@ def _check_versions(v: Tensor, parents: tuple) -> None:
 def _check_finite(v: Tensor, c: Any, parent_index: int) -> None:
     xp = backend.array_module(c.data if isinstance(c, Tensor) else c)
     if not xp.isfinite(c.data if isinstance(c, Tensor) else c).all().item():
-        where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in (v._trace or [])[-3:])
+        frames = list(reversed((v._trace or [])[-3:]))
+        where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in frames)
         raise FloatingPointError(
             f"detect_anomaly: backward of '{v._op.name}' (output shape {v.shape}) produced NaN or inf in "
-            f"the gradient of its argument {parent_index}. The op was created at:{where or ' (unknown)'}"
+            f"the gradient of its argument {parent_index}. The op was created at (innermost first):"
+            f"{where or ' (unknown)'}"
         )
 
 
