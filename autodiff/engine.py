@@ -35,34 +35,42 @@ def _grad_parents(v: Tensor) -> tuple:
 
 
 def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Tensor, int]:
-    """For each vertex that leads to a target, its number of children on such paths.
+    """For each vertex on a path from the outputs to a target, its number of children on such
+    paths: |Children(v)| in the graph the backward pass walks.
 
-    A vertex is *useful* if it is a target (or, with no targets, a leaf that requires grad), or
-    if one of its parents is useful.  An iterative post-order walk decides this bottom-up, then
-    counts the edges between useful vertices: |Children(v)| in the pruned graph.
+    With no targets (``backward()``), the targets are the leaves that require grad, which every
+    vertex that requires grad leads to: every edge counts.  With targets, a vertex is *useful*
+    if it is a target or one of its parents is useful; an iterative post-order walk decides this
+    bottom-up, and only edges between useful vertices count (the rest of the graph is pruned).
     """
-    useful: dict[Tensor, bool] = {}
     children: dict[Tensor, int] = {}
+    if targets is None:
+        stack = list(outputs)
+        while stack:
+            for p in _grad_parents(stack.pop()):
+                if isinstance(p, Tensor) and p.requires_grad:
+                    if p in children:
+                        children[p] += 1
+                    else:
+                        children[p] = 1
+                        stack.append(p)
+        return children
+    useful: dict[Tensor, bool] = {}
     expanded: set = set()
-    stack: list[tuple[Tensor, bool]] = [(o, False) for o in outputs]
-    while stack:
-        v, done = stack.pop()
+    walk: list[tuple[Tensor, bool]] = [(o, False) for o in outputs]
+    while walk:
+        v, done = walk.pop()
         if done:
             parents = [p for p in v._parents if isinstance(p, Tensor) and useful.get(p, False)]
-            is_target = (v._op is None) if targets is None else (v in targets)
-            useful[v] = is_target or bool(parents)
+            useful[v] = v in targets or bool(parents)
             if useful[v]:
                 for p in parents:
                     children[p] = children.get(p, 0) + 1
-            continue
-        if v in expanded:
-            continue
-        expanded.add(v)
-        stack.append((v, True))
-        for p in _grad_parents(v):
-            if isinstance(p, Tensor) and p.requires_grad and p not in expanded:
-                stack.append((p, False))
-    return {v: children.get(v, 0) for v, ok in useful.items() if ok}
+        elif v not in expanded:
+            expanded.add(v)
+            walk.append((v, True))
+            walk.extend((p, False) for p in _grad_parents(v) if isinstance(p, Tensor) and p.requires_grad)
+    return children
 
 
 def unbroadcast(ns: Any, c: Any, nb: int, shape: tuple) -> Any:
@@ -74,17 +82,6 @@ def unbroadcast(ns: Any, c: Any, nb: int, shape: tuple) -> Any:
     if axes:
         c = ns.sum(c, axis=axes)
     return ns.reshape(c, tuple(c.shape[:nb]) + tuple(shape))
-
-
-def _fit(ns: Any, c: Any, p: Tensor, z: Any, v: Tensor) -> Any:
-    """Cotangent ``c`` for parent p: summed over broadcast axes, in p's dtype."""
-    if v._op.broadcasts:
-        nb = z.ndim - v.ndim
-        if tuple(c.shape[nb:]) != p.shape or c.ndim != nb + p.ndim:
-            c = unbroadcast(ns, c, nb, p.shape)
-    if c.dtype != p.dtype:
-        c = c.astype(p.dtype)
-    return c
 
 
 def _check_versions(v: Tensor, parents: tuple) -> None:
@@ -134,39 +131,43 @@ def backprop(
     adjoint: dict[Tensor, Any] = {}
     for o, s in zip(outputs, seeds, strict=True):
         adjoint[o] = adjoint[o] + s if o in adjoint else s
-    ready = [o for o in adjoint if children.get(o, 0) == 0]
+    ready = [o for o in adjoint if o not in children]
     results: dict[Tensor, Any] = {}
     stored: set[int] = set()
     ns: Any = None
     with set_grad_enabled(create_graph):
         while ready:
             v = ready.pop()
-            z = adjoint.pop(v)  # z^(v): every child has contributed
+            z = adjoint.pop(v)  # z^(v), complete: every child has contributed
             if observer is not None:
                 observer(v, z)
             if target_set is not None and v in target_set:
                 results[v] = z
-            if accumulate and (v._op is None or v._retains_grad):
+            op = v._op
+            if accumulate and (op is None or v._retains_grad):
                 _accumulate(v, z, stored)
-            if v._op is None:
+            if op is None:
                 continue
             parents = v._parents
             if flags.inplace_writes:
                 _check_versions(v, parents)
-            rules = v._op.vjp
+            if ns is None:
+                ns = tensor_namespace() if tensor_mode else raw_namespace(backend.array_module(v.data))
             if tensor_mode:
-                if ns is None:
-                    from autodiff import ops as ns
                 args, out = parents, v
             else:
-                if ns is None:
-                    ns = raw_namespace(backend.array_module(v.data))
-                args = [p.data if isinstance(p, Tensor) else p for p in parents]
-                out = v.data
+                args, out = [p.data if isinstance(p, Tensor) else p for p in parents], v.data
+            rules, params, broadcasts = op.vjp, v._params, op.broadcasts
+            nb = z.ndim - v.data.ndim  # leading batch axes of the cotangents
             for i, p in enumerate(parents):
                 if not isinstance(p, Tensor) or p not in children:
                     continue
-                c = _fit(ns, rules[i](ns, z, out, *args, **v._params), p, z, v)
+                c = rules[i](ns, z, out, *args, **params)  # (d f^(v) / d x^(p))^T z^(v)
+                shape, dtype = p.data.shape, p.data.dtype
+                if broadcasts and (c.ndim != nb + len(shape) or tuple(c.shape[nb:]) != shape):
+                    c = unbroadcast(ns, c, nb, shape)
+                if c.dtype is not dtype and c.dtype != dtype:
+                    c = c.astype(dtype)
                 if flags.anomaly:
                     _check_finite(v, c, i)
                 adjoint[p] = adjoint[p] + c if p in adjoint else c
@@ -174,8 +175,15 @@ def backprop(
                 if children[p] == 0:
                     ready.append(p)
             if not retain_graph:
-                v._parents = None
+                v._parents = None  # forget the parents: what only this vertex saved is freed
     return results
+
+
+def tensor_namespace() -> Any:
+    """The namespace of rules that are recorded: the op library itself."""
+    from autodiff import ops
+
+    return ops
 
 
 def _accumulate(v: Tensor, z: Any, stored: set[int]) -> None:

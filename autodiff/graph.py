@@ -17,6 +17,7 @@ recorded (``create_graph=True``), which is what makes derivatives of any order w
 from __future__ import annotations
 
 import contextlib
+import os
 import functools
 import traceback
 from collections.abc import Callable, Iterator
@@ -26,7 +27,6 @@ from autodiff import backend
 from autodiff.tensor import Tensor
 
 PRIMITIVES: dict[str, Primitive] = {}
-_EMPTY: dict[str, Any] = {}
 
 
 class _Flags:
@@ -96,7 +96,8 @@ def name_scope(name: str) -> Iterator[None]:
 
 
 def _user_frames() -> list[traceback.FrameSummary]:
-    return [f for f in traceback.extract_stack()[:-3] if "/autodiff/" not in f.filename]
+    here = os.path.dirname(__file__)
+    return [f for f in traceback.extract_stack() if not f.filename.startswith(here)]
 
 
 # ----------------------------------------------------------------------------- primitives
@@ -132,7 +133,47 @@ class Primitive:
         PRIMITIVES[name] = self
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
-        return apply(self, args, params or _EMPTY)
+        """Evaluate on ``args`` and, when gradients are wanted, record the new vertex:
+        ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})`` with Parents(v) = args."""
+        kind = None
+        requires_grad = False
+        datas = []
+        for a in args:
+            if isinstance(a, Tensor):
+                data = a.data
+                if kind is None:
+                    kind = type(data)
+                elif type(data) is not kind:
+                    raise _device_error(self, args)
+                if a.requires_grad:
+                    requires_grad = True
+                datas.append(data)
+            else:
+                datas.append(a)
+        if kind is None:
+            raise TypeError(f"{self.name}: expected at least one Tensor argument, got {args!r}")
+        out = self.forward(backend.array_module_of_type(kind), *datas, **params)
+        if type(out) is not kind:
+            out = backend.normalize(out, kind)
+        t = Tensor.__new__(Tensor)
+        t.data = out
+        if requires_grad and flags.grad_enabled and self.differentiable:
+            t.requires_grad = True
+            t._op = self
+            t._parents = args
+            if params:
+                t._params = params
+            if flags.inplace_writes:  # versions are all 0 until the first in-place write
+                t._saved_version = sum(a._version for a in args if isinstance(a, Tensor))
+            if flags.anomaly:
+                t._trace = _user_frames()
+            if flags.scope is not None:
+                t._scope = flags.scope
+        if flags.forward_levels:
+            from autodiff.forward import propagate
+
+            propagate(self, t, args, params)
+        return t
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -146,49 +187,6 @@ def _device_error(prim: Primitive, args: tuple) -> ValueError:
         f"{prim.name}: arguments live on different devices ({described}); nothing is moved "
         "implicitly: move them with .to(device) first"
     )
-
-
-def apply(prim: Primitive, args: tuple, params: dict[str, Any]) -> Tensor:
-    """Evaluate ``prim`` on ``args`` and, when gradients are wanted, record the new vertex."""
-    kind = None
-    requires_grad = False
-    version = 0
-    datas = []
-    for a in args:
-        if isinstance(a, Tensor):
-            data = a.data
-            if kind is None:
-                kind = type(data)
-            elif type(data) is not kind:
-                raise _device_error(prim, args)
-            requires_grad = requires_grad or a.requires_grad
-            version += a._version
-            datas.append(data)
-        else:
-            datas.append(a)
-    if kind is None:
-        raise TypeError(f"{prim.name}: expected at least one Tensor argument, got {args!r}")
-    xp = backend.array_module_of_type(kind)
-    out = prim.forward(xp, *datas, **params)
-    if type(out) is not kind:
-        out = backend.normalize(out, kind)
-    t = Tensor.__new__(Tensor)
-    t.data = out
-    if requires_grad and flags.grad_enabled and prim.differentiable:
-        t.requires_grad = True
-        t._op = prim
-        t._parents = args
-        t._params = params
-        t._saved_version = version
-        if flags.anomaly:
-            t._trace = _user_frames()
-        if flags.scope is not None:
-            t._scope = flags.scope
-    if flags.forward_levels:
-        from autodiff.forward import propagate
-
-        propagate(prim, t, args, params)
-    return t
 
 
 # ----------------------------------------------------------------------------- namespaces

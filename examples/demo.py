@@ -27,7 +27,9 @@ def main() -> None:
     print(f"  at x=1.5, y=0.5:  out = {out.item():.12f}")
     print(f"  d out/dx = {x.grad.item():.12f}   d out/dy = {y.grad.item():.12f}  (backpropagation)")
     z5 = math.exp(0.75) + 4.5
-    print(f"  by hand:   {math.cos(z5) * (0.5 * math.exp(0.75) + 6):.12f}              {math.cos(z5) * 1.5 * math.exp(0.75):.12f}")
+    print(
+        f"  by hand:   {math.cos(z5) * (0.5 * math.exp(0.75) + 6):.12f}              {math.cos(z5) * 1.5 * math.exp(0.75):.12f}"
+    )
 
     def f(v):
         return lecture_program(v[0], v[1])
@@ -36,8 +38,10 @@ def main() -> None:
     print("  Hessian (forward-over-reverse):")
     print("   ", H.numpy().round(6).tolist())
     d3 = ad.grad(ad.grad(ad.grad(lambda t: ad.sin(t) * ad.exp(t))))(ad.tensor(0.3))
-    print(f"  d^3/dt^3 sin(t) e^t at 0.3 = {d3.item():.12f}  (closed form 2e^t(cos t - sin t) = "
-          f"{2 * math.exp(0.3) * (math.cos(0.3) - math.sin(0.3)):.12f})")
+    print(
+        f"  d^3/dt^3 sin(t) e^t at 0.3 = {d3.item():.12f}  (closed form 2e^t(cos t - sin t) = "
+        f"{2 * math.exp(0.3) * (math.cos(0.3) - math.sin(0.3)):.12f})"
+    )
 
 
 if __name__ == "__main__":

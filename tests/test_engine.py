@@ -29,7 +29,9 @@ def test_lecture_example_by_hand():
     # z^(z2) = 2 cos(z5), z^(z1) = exp(z1) cos(z5), z^(x) = y z^(z1) + 2x z^(z2), z^(y) = x z^(z1).
     z1, z5 = 1.5 * 0.5, math.exp(0.75) + 2 * 1.5**2
     assert out.item() == pytest.approx(math.sin(z5), abs=1e-15)
-    assert x.grad.item() == pytest.approx(0.5 * math.exp(z1) * math.cos(z5) + 2 * 1.5 * 2 * math.cos(z5), rel=1e-14)
+    assert x.grad.item() == pytest.approx(
+        0.5 * math.exp(z1) * math.cos(z5) + 2 * 1.5 * 2 * math.cos(z5), rel=1e-14
+    )
     assert y.grad.item() == pytest.approx(1.5 * math.exp(z1) * math.cos(z5), rel=1e-14)
 
 
@@ -240,7 +242,9 @@ def test_detect_anomaly_names_op_and_place():
     x = ad.tensor([0.0, 1.0], requires_grad=True)
     with ad.detect_anomaly():
         y = ad.sqrt(x).sum()  # d sqrt / dx = inf at 0
-        with pytest.raises(FloatingPointError, match="(?s)'sqrt'.*created at.*test_engine.py:[0-9]+ in test_detect_anomaly"):
+        with pytest.raises(
+            FloatingPointError, match="(?s)'sqrt'.*created at.*test_engine.py:[0-9]+ in test_detect_anomaly"
+        ):
             y.backward()
 
 
