@@ -17,8 +17,8 @@ recorded (``create_graph=True``), which is what makes derivatives of any order w
 from __future__ import annotations
 
 import contextlib
-import os
 import functools
+import os
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any

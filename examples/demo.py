@@ -27,9 +27,8 @@ def main() -> None:
     print(f"  at x=1.5, y=0.5:  out = {out.item():.12f}")
     print(f"  d out/dx = {x.grad.item():.12f}   d out/dy = {y.grad.item():.12f}  (backpropagation)")
     z5 = math.exp(0.75) + 4.5
-    print(
-        f"  by hand:   {math.cos(z5) * (0.5 * math.exp(0.75) + 6):.12f}              {math.cos(z5) * 1.5 * math.exp(0.75):.12f}"
-    )
+    by_hand_x, by_hand_y = math.cos(z5) * (0.5 * math.exp(0.75) + 6), math.cos(z5) * 1.5 * math.exp(0.75)
+    print(f"  by hand:   {by_hand_x:.12f}              {by_hand_y:.12f}")
 
     def f(v):
         return lecture_program(v[0], v[1])
