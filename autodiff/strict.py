@@ -119,6 +119,8 @@ class StrictArray:
         self._a[_unwrap(index)] = _unwrap(value)
 
     def __getattr__(self, name: str):
+        if name.startswith("__"):  # no __array_interface__, __array_struct__, ...: no back doors
+            raise AttributeError(name)
         attribute = getattr(self._a, name)
         if not callable(attribute):
             return _wrap(attribute)

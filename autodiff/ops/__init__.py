@@ -51,6 +51,7 @@ from autodiff.ops.composite import (
     unsqueeze,
     var,
 )
+from autodiff.ops.conv import col2im, fold, im2col, unfold
 from autodiff.ops.elementwise import (
     abs,
     add,

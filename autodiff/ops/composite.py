@@ -317,14 +317,27 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     return [x[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
+    """NumPy's forms of ``pad_width``: n, (n,), (before, after), or one pair per axis."""
+    if isinstance(pad_width, int):
+        pairs = [(pad_width, pad_width)] * ndim
+    else:
+        pad_width = list(pad_width)
+        if len(pad_width) == 1 and isinstance(pad_width[0], int):
+            pairs = [(pad_width[0], pad_width[0])] * ndim
+        elif len(pad_width) == 2 and builtins.all(isinstance(w, int) for w in pad_width):
+            pairs = [tuple(pad_width)] * ndim
+        else:
+            pairs = [tuple(w) if not isinstance(w, int) else (w, w) for w in pad_width]
+    if len(pairs) != ndim or builtins.any(len(p) != 2 or p[0] < 0 or p[1] < 0 for p in pairs):
+        raise ValueError(f"pad: pad_width {pad_width!r} is not valid for a tensor with {ndim} axes")
+    return tuple((int(b), int(a)) for b, a in pairs)
+
+
 def pad(x: Any, pad_width: Any) -> Tensor:
     """Zero padding, NumPy's ``pad_width`` (an int, a (before, after) pair, or one per axis)."""
     x = as_tensor(x)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
-    widths = tuple((int(b), int(a)) for b, a in widths)
-    if builtins.any(b < 0 or a < 0 for b, a in widths):
-        raise ValueError(f"pad: negative pad width in {pad_width}")
-    return sh.pad(x, pad_width=widths)
+    return sh.pad(x, pad_width=_pad_widths(pad_width, x.ndim))
 
 
 def cumsum(x: Any, axis: int = -1) -> Tensor:
