@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from autodiff import backend
-from autodiff.graph import Primitive, flags, raw_namespace
+from autodiff.graph import Primitive, raw_namespace
+from autodiff.state import flags
 from autodiff.tensor import Tensor
 
 _active: dict[int, tuple[int, ...]] = {}  # open level -> batch shape of its tangents
@@ -32,6 +33,8 @@ _ceiling = [math.inf]  # rules of level L see only levels below L
 @contextlib.contextmanager
 def level(batch: tuple[int, ...] = ()) -> Iterator[int]:
     """Open a forward-mode level whose tangents carry leading axes ``batch``."""
+    if batch and flags.vmap_levels:
+        raise NotImplementedError("forward mode with a batch of tangents (jacfwd, hessian) inside vmap")
     number = next(_counter)
     _active[number] = tuple(batch)
     flags.forward_levels += 1
@@ -53,6 +56,10 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
         )
     if tangent.dtype != x.dtype:
         tangent = tangent.astype(x.dtype)
+    if flags.vmap_levels and (x._levels or tangent._levels):
+        from autodiff.vmap import per_example
+
+        x, tangent = per_example(x), per_example(tangent)
     dual = alias(x)
     dual._tangents = {**(dual._tangents or {}), number: tangent}
     return dual
@@ -61,10 +68,11 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
 def tangent_of(y: Tensor, number: int) -> Tensor:
     """The tangent of ``y`` at a level (zeros if y does not depend on the level's inputs)."""
     found = (y._tangents or {}).get(number)
-    if found is not None:
-        return found
-    xp = backend.array_module(y.data)
-    return Tensor(xp.zeros(_active[number] + y.shape, dtype=y.dtype))
+    if found is None:
+        xp = backend.array_module(y.data)
+        found = Tensor(xp.zeros(_active[number] + tuple(y.data.shape), dtype=y.dtype))
+    found._levels = y._levels  # the same physical layout as y (no tangent batch inside vmap)
+    return found
 
 
 def _pad(ns: Any, t: Any, x: Any, ndim: int) -> Any:

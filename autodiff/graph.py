@@ -24,20 +24,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from autodiff import backend
+from autodiff.state import flags
 from autodiff.tensor import Tensor
 
 PRIMITIVES: dict[str, Primitive] = {}
-
-
-class _Flags:
-    grad_enabled = True
-    anomaly = False
-    forward_levels = 0  # number of active forward-mode (jvp) levels; see autodiff.forward
-    inplace_writes = 0  # in-place writes ever made; backward checks versions only once there are
-    scope: tuple[str, ...] | None = None  # names of the nn modules being called (for drawings)
-
-
-flags = _Flags()
 
 
 # ----------------------------------------------------------------------------- grad mode
@@ -135,6 +125,10 @@ class Primitive:
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         """Evaluate on ``args`` and, when gradients are wanted, record the new vertex:
         ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})`` with Parents(v) = args."""
+        if flags.vmap_levels and any(isinstance(a, Tensor) and a._levels for a in args):
+            from autodiff.vmap import batched_call
+
+            return batched_call(self, args, params)
         kind = None
         requires_grad = False
         datas = []

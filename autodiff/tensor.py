@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from autodiff import backend
+from autodiff.state import flags, vmap_sizes
 
 
 class Tensor:
@@ -38,6 +40,7 @@ class Tensor:
     _name: str | None = None
     _trace = None
     _scope: tuple[str, ...] | None = None
+    _levels: tuple[int, ...] = ()  # vmap levels of the leading axes of data (see autodiff.vmap)
 
     def __init__(self, data: Any, requires_grad: bool = False):
         if not backend.is_array(data):
@@ -50,10 +53,35 @@ class Tensor:
             self.requires_grad_(True)
 
     # ------------------------------------------------------------------ array facts
-    shape = property(lambda self: tuple(self.data.shape), doc="The shape, a tuple of ints.")
-    ndim = property(lambda self: self.data.ndim)
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape, a tuple of ints (inside ``vmap``, without the batch axes)."""
+        if self._levels and flags.vmap_levels:
+            return tuple(self.data.shape[self._batch_depth() :])
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        if self._levels and flags.vmap_levels:
+            return self.data.ndim - self._batch_depth()
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        if self._levels and flags.vmap_levels:
+            return math.prod(self.shape)
+        return self.data.size
+
+    def _batch_depth(self) -> int:
+        """How many leading axes of ``data`` are batch axes of open vmap levels."""
+        depth = 0
+        for level in self._levels:
+            if level not in vmap_sizes:
+                break
+            depth += 1
+        return depth
+
     dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
     device = property(lambda self: backend.device_of(self.data), doc="'cpu', 'cuda' or 'strict'.")
     is_leaf = property(lambda self: self._op is None, doc="Made by the user, not by an operation.")
     op_name = property(lambda self: None if self._op is None else self._op.name)
@@ -63,7 +91,7 @@ class Tensor:
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.shape[0]
 
     def __repr__(self) -> str:
         body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4, threshold=40)
@@ -150,6 +178,12 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
+    def draw(self, **options: Any) -> Any:
+        """``ad.draw(self, ...)``: the graph that computed this tensor, a ``graphviz.Digraph``."""
+        from autodiff.viz import draw
+
+        return draw(self, **options)
+
     def name(self, name: str) -> Tensor:
         """Give the tensor a name shown in repr and in drawings; returns the tensor."""
         self._name = name
@@ -157,8 +191,6 @@ class Tensor:
 
     # ------------------------------------------------------------------ in-place operations
     def _check_inplace(self, what: str) -> None:
-        from autodiff.graph import flags
-
         if self.requires_grad and flags.grad_enabled:
             kind = "a leaf that requires grad" if self._op is None else "a tensor that is part of a graph"
             raise RuntimeError(
@@ -167,8 +199,6 @@ class Tensor:
             )
 
     def _write(self, what: str, values: Any, index: Any = Ellipsis) -> Tensor:
-        from autodiff.graph import flags
-
         self._check_inplace(what)
         values = values.data if isinstance(values, Tensor) else values
         if isinstance(index, Tensor):

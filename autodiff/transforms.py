@@ -19,7 +19,8 @@ from typing import Any
 
 from autodiff import backend, forward
 from autodiff.engine import gradients
-from autodiff.graph import enable_grad, flags
+from autodiff.graph import enable_grad
+from autodiff.state import flags
 from autodiff.ops import composite as ops
 from autodiff.ops.composite import as_tensor
 from autodiff.ops.shape import alias
@@ -36,7 +37,15 @@ def _watch(x: Any) -> Tensor:
         raise TypeError(
             f"grad: cannot differentiate with respect to an input of dtype {x.dtype}; make it floating"
         )
-    watched = alias(x) if (x.requires_grad and flags.grad_enabled) or x._tangents else Tensor(x.data)
+    if flags.vmap_levels:  # inside vmap every example gets its own copy: per-example gradients
+        from autodiff.vmap import per_example
+
+        x = per_example(x)
+    if (x.requires_grad and flags.grad_enabled) or x._tangents:
+        watched = alias(x)
+    else:
+        watched = Tensor(x.data)
+        watched._levels = x._levels
     if not watched.requires_grad:
         watched.requires_grad = True
     return watched

@@ -17,6 +17,7 @@ import numpy as np  # shapes and dtypes only; array math goes through the backen
 
 from autodiff import backend
 from autodiff.backend import shape_tuple
+from autodiff.state import flags
 from autodiff.ops import elementwise as ew
 from autodiff.ops import linalg as la
 from autodiff.ops import reduce as rd
@@ -407,10 +408,35 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
     return tuple(entries[k] for k in advanced + rest), perm
 
 
+def _batched_index(index: Any) -> bool:
+    entries = index if isinstance(index, tuple) else (index,)
+    return builtins.any(isinstance(i, Tensor) and i._levels for i in entries)
+
+
+def _getitem_per_example(x: Tensor, index: Any) -> Tensor:
+    """Inside vmap, indices that differ per example: index example by example."""
+    from autodiff.vmap import active_levels, loop
+
+    entries = index if isinstance(index, tuple) else (index,)
+    tensors = [x] + [i for i in entries if isinstance(i, Tensor)]
+    levels = tuple(sorted({lv for t in tensors for lv in active_levels(t)}))
+    positions = [k for k, i in enumerate(entries) if isinstance(i, Tensor)]
+
+    def take(xi: Tensor, *indices: Tensor) -> Tensor:
+        chosen = list(entries)
+        for k, i in zip(positions, indices, strict=True):
+            chosen[k] = i
+        return getitem(xi, tuple(chosen))
+
+    return loop(take, tensors, [bool(active_levels(t)) for t in tensors], levels)
+
+
 def getitem(x: Any, index: Any) -> Tensor:
     """NumPy indexing: basic (ints, slices, None, ...) and advanced (integer and boolean
     arrays); the gradient scatters back, repeated indices accumulating."""
     x = as_tensor(x)
+    if flags.vmap_levels and _batched_index(index):
+        return _getitem_per_example(x, index)
     index, perm = canonical_index(x, index)
     if perm is not None:
         x = transpose(x, perm)

@@ -69,10 +69,16 @@ def _scatter_add_forward(xp, g, index, shape):
     return z
 
 
+def _indexed_shape(x, index: tuple) -> tuple:
+    """The trailing axes of x that ``index`` refers to (leading axes, if any, are batch axes)."""
+    consumed = sum(1 for i in index if i is not None)
+    return tuple(x.shape[len(x.shape) - consumed :])
+
+
 getitem = Primitive(
     "getitem",
     lambda xp, x, index: x[(Ellipsis,) + index],
-    (lambda ns, g, out, x, index: ns.scatter_add(g, index=index, shape=tuple(x.shape)),),
+    (lambda ns, g, out, x, index: ns.scatter_add(g, index=index, shape=_indexed_shape(x, index)),),
     (lambda ns, t, out, x, index: t[(Ellipsis,) + index],),
 )
 scatter_add = Primitive(

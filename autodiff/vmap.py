@@ -1,0 +1,283 @@
+"""``vmap``: evaluate a function of one example on a whole batch, in one pass.
+
+Inside ``vmap(f)``, a *batched* tensor keeps its batch axis physically in front of its data
+(``_levels`` names the vmap levels of its leading axes, outermost first), while the code of
+``f`` sees the *logical* shape, without it.  Every operation on batched tensors runs once, on
+the physical arrays, after a *batching rule* puts its arguments and parameters in a form where
+the extra leading axes act as batch axes — the same property the derivative rules already
+have (see ``autodiff/ops``): elementwise and matmul arguments are left-padded with unit axes,
+reshape/transpose/broadcast_to get the batch axes prepended to their parameters, einsum and
+concatenate see every argument batched.  Reductions, indexing, padding, cumsum need nothing
+(negative axes, a leading ``...``).  An operation without a rule is run example by example (a
+loop, with a warning that says so).
+
+The graph recorded meanwhile is an ordinary graph of the physical arrays, so ``grad``,
+``vjp`` and ``jacrev`` inside ``vmap`` work unchanged; an input that ``grad`` watches inside
+``vmap`` is given its own copy per example, so its gradient is per example (as in JAX).
+Forward mode with batched tangents (``jacfwd``, ``hessian``) inside ``vmap`` falls back to a
+loop over the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import math
+import string
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from autodiff.graph import Primitive
+from autodiff.ops import composite as ops
+from autodiff.ops import shape as sh
+from autodiff.state import flags, physical, vmap_sizes
+from autodiff.tensor import Tensor
+
+_counter = itertools.count(1)
+
+
+@contextlib.contextmanager
+def level(size: int) -> Iterator[int]:
+    number = next(_counter)
+    vmap_sizes[number] = size
+    flags.vmap_levels += 1
+    try:
+        yield number
+    finally:
+        del vmap_sizes[number]
+        flags.vmap_levels -= 1
+
+
+def active_levels(t: Tensor) -> tuple[int, ...]:
+    return t._levels[: t._batch_depth()]
+
+
+def mark(t: Tensor, levels: tuple[int, ...]) -> Tensor:
+    """Declare the leading axes of t's data to be the batch axes of ``levels``."""
+    t._levels = levels
+    return t
+
+
+def per_example(x: Tensor) -> Tensor:
+    """x batched at every open level, at full size: each example gets its own copy."""
+    levels = tuple(sorted(vmap_sizes))
+    sizes = tuple(vmap_sizes[lv] for lv in levels)
+    if active_levels(x) == levels and tuple(x.data.shape[: len(levels)]) == sizes:
+        return x
+    with physical():
+        return mark(_full(_align(x, levels), len(levels), sizes, True), levels)
+
+
+# ----------------------------------------------------------------------------- batching rules
+def _align(t: Tensor, levels: tuple[int, ...]) -> Tensor:
+    """t's data with one leading axis per level in ``levels`` (size 1 where t is not batched)."""
+    own = active_levels(t)
+    if own == levels:
+        return t
+    logical = t.data.shape[len(own) :]
+    lead = tuple(t.data.shape[own.index(lv)] if lv in own else 1 for lv in levels)
+    return sh.reshape(t, shape=lead + tuple(logical))
+
+
+def _pad(t: Tensor, nb: int, ndim: int) -> Tensor:
+    """Left-pad the logical axes of a physical batched tensor with unit axes, up to ``ndim``."""
+    logical = t.data.shape[nb:]
+    if len(logical) >= ndim:
+        return t
+    return sh.reshape(t, shape=tuple(t.data.shape[:nb]) + (1,) * (ndim - len(logical)) + tuple(logical))
+
+
+def _full(t: Any, nb: int, sizes: tuple[int, ...], batched: bool) -> Any:
+    """Every batch axis at its full size (for rules that cannot broadcast them)."""
+    if not isinstance(t, Tensor):
+        return t
+    logical = t.data.shape[nb:] if batched else t.data.shape
+    target = sizes + tuple(logical)
+    return t if tuple(t.data.shape) == target else sh.broadcast_to(t, shape=target)
+
+
+def _broadcasting(prim, args, params, nb, sizes, batched):
+    ndims = [
+        a.data.ndim - (nb if b else 0) for a, b in zip(args, batched, strict=True) if isinstance(a, Tensor)
+    ]
+    ndim = max(ndims + [len(params["shape"])] if "shape" in params else ndims)
+    args = [_pad(a, nb, ndim) if b else a for a, b in zip(args, batched, strict=True)]
+    if prim.name == "broadcast_to":
+        params = {**params, "shape": tuple(args[0].data.shape[:nb]) + params["shape"]}
+    return args, params
+
+
+def _reshape(prim, args, params, nb, sizes, batched):
+    return args, {**params, "shape": tuple(args[0].data.shape[:nb]) + params["shape"]}
+
+
+def _transpose(prim, args, params, nb, sizes, batched):
+    return args, {**params, "axes": tuple(range(nb)) + tuple(nb + a for a in params["axes"])}
+
+
+def _concatenate(prim, args, params, nb, sizes, batched):
+    return [_full(a, nb, sizes, b) for a, b in zip(args, batched, strict=True)], params
+
+
+def _einsum(prim, args, params, nb, sizes, batched):
+    letters = "".join(c for c in string.ascii_letters if c not in params["spec"])[:nb]
+    inputs, output = params["spec"].split("->")
+    terms = [letters + t if b else t for t, b in zip(inputs.split(","), batched, strict=True)]
+    args = [_full(a, nb, sizes, True) if b else a for a, b in zip(args, batched, strict=True)]
+    return args, {**params, "spec": ",".join(terms) + "->" + letters + output}
+
+
+def _unchanged(prim, args, params, nb, sizes, batched):
+    return args, params
+
+
+RULES: dict[str, Callable] = {
+    "reshape": _reshape,
+    "transpose": _transpose,
+    "concatenate": _concatenate,
+    "einsum": _einsum,
+}
+# Primitives whose evaluation already treats extra leading axes as batch axes.
+POLYMORPHIC = set(
+    "sum max logsumexp norm prod argmax argmin any all getitem scatter_add pad cumsum alias "
+    "astype to_device".split()
+)
+CONSTANT_OUTPUT = {"eye_like"}  # outputs that never depend on the batch
+
+
+def batched_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
+    """Run ``prim`` once on the physical arrays of batched arguments (called by Primitive)."""
+    levels = tuple(sorted({lv for a in args if isinstance(a, Tensor) for lv in active_levels(a)}))
+    sizes = tuple(vmap_sizes[lv] for lv in levels)
+    nb = len(levels)
+    with physical():
+        if prim.name in CONSTANT_OUTPUT:
+            return prim(*args, **params)
+        batched = [
+            isinstance(a, Tensor) and bool(a._levels) and bool(set(a._levels) & set(levels)) for a in args
+        ]
+        aligned = [_align(a, levels) if b else a for a, b in zip(args, batched, strict=True)]
+        if prim.broadcasts:
+            rule = _broadcasting
+        elif prim.name in RULES:
+            rule = RULES[prim.name]
+        elif prim.name in POLYMORPHIC:
+            rule = _unchanged
+        else:
+            return _loop(prim, aligned, params, nb, sizes, batched, levels)
+        new_args, new_params = rule(prim, aligned, params, nb, sizes, batched)
+        return mark(prim(*new_args, **new_params), levels)
+
+
+def _loop(prim, args, params, nb, sizes, batched, levels) -> Tensor:
+    warnings.warn(
+        f"vmap: no batching rule for '{prim.name}'; running it once per example (a loop of "
+        f"{math.prod(sizes)})",
+        stacklevel=4,
+    )
+    return loop(functools.partial(prim, **params), args, batched, levels)
+
+
+def loop(fn: Callable, args: Sequence[Any], batched: Sequence[bool], levels: tuple[int, ...]) -> Tensor:
+    """``fn`` applied example by example to physical arguments, the results stacked and marked."""
+    nb, sizes = len(levels), tuple(vmap_sizes[lv] for lv in levels)
+    with physical():
+        full = [
+            _full(_align(a, levels), nb, sizes, True) if b else a for a, b in zip(args, batched, strict=True)
+        ]
+        flat = [
+            ops.reshape(a, (-1,) + tuple(a.data.shape[nb:])) if b else a
+            for a, b in zip(full, batched, strict=True)
+        ]
+        results = [
+            fn(*[a[i] if b else a for a, b in zip(flat, batched, strict=True)])
+            for i in range(math.prod(sizes))
+        ]
+        stacked = ops.stack(results, axis=0)
+        return mark(ops.reshape(stacked, sizes + tuple(stacked.data.shape[1:])), levels)
+
+
+# ----------------------------------------------------------------------------- the transform
+def _in_axes(in_axes: int | None | Sequence[int | None], n: int) -> list[int | None]:
+    axes = list(in_axes) if isinstance(in_axes, list | tuple) else [in_axes] * n
+    if len(axes) != n:
+        raise ValueError(f"vmap: in_axes has {len(axes)} entries for {n} arguments")
+    return axes
+
+
+def _batch(x: Any, axis: int, number: int) -> Tensor:
+    """x with its logical axis ``axis`` made the batch axis of level ``number``."""
+    x = ops.as_tensor(x)
+    outer = active_levels(x)
+    a = axis % x.ndim
+    with physical():
+        moved = ops.moveaxis(x, len(outer) + a, len(outer)) if a else x
+        return mark(sh.alias(moved), outer + (number,))
+
+
+def _unbatch(y: Any, number: int, size: int, out_axis: int) -> Any:
+    """An output of f with the batch axis of level ``number`` turned into logical axis out_axis."""
+    if not isinstance(y, Tensor):
+        return y
+    levels = active_levels(y)
+    with physical():
+        if number in levels:
+            k = levels.index(number)
+            phys = y if k == len(levels) - 1 else ops.moveaxis(y, k, len(levels) - 1)
+        else:
+            lead = tuple(y.data.shape[: len(levels)])
+            expanded = sh.reshape(y, shape=lead + (1,) + tuple(y.data.shape[len(levels) :]))
+            phys = sh.broadcast_to(expanded, shape=lead + (size,) + tuple(y.data.shape[len(levels) :]))
+        outer = tuple(lv for lv in levels if lv != number)
+        result = mark(sh.alias(phys), outer)
+    return ops.moveaxis(result, 0, out_axis) if out_axis else result
+
+
+def _map_outputs(fn: Callable, out: Any) -> Any:
+    if isinstance(out, tuple | list):
+        return type(out)(fn(o) for o in out)
+    return fn(out)
+
+
+def vmap(f: Callable, in_axes: int | None | Sequence[int | None] = 0, out_axes: int = 0) -> Callable:
+    """``vmap(f)(xs)`` = ``stack([f(x) for x in xs])``, computed in one pass.
+
+    ``in_axes``: the mapped axis of each argument (None: not mapped); ``out_axes``: where the
+    batch axis goes in the outputs.  Composes with grad, vjp and jacrev (per-example
+    gradients: ``vmap(grad(loss), in_axes=(None, 0, 0))(w, xs, ys)``) and with itself.
+    """
+
+    @functools.wraps(f)
+    def batched_f(*args: Any) -> Any:
+        axes = _in_axes(in_axes, len(args))
+        mapped = [
+            ops.as_tensor(a).shape[ax % ops.as_tensor(a).ndim]
+            for a, ax in zip(args, axes, strict=True)
+            if ax is not None
+        ]
+        if not mapped or len(set(mapped)) != 1:
+            raise ValueError(f"vmap: mapped axes must exist and agree in size, got sizes {mapped}")
+        size = mapped[0]
+        try:
+            with level(size) as number:
+                call = [a if ax is None else _batch(a, ax, number) for a, ax in zip(args, axes, strict=True)]
+                out = f(*call)
+                return _map_outputs(lambda y: _unbatch(y, number, size, out_axes), out)
+        except NotImplementedError as reason:
+            warnings.warn(f"vmap: {reason}; falling back to a loop over {size} examples", stacklevel=2)
+            results = []
+            for i in range(size):
+                call = [
+                    a if ax is None else ops.moveaxis(ops.as_tensor(a), ax, 0)[i]
+                    for a, ax in zip(args, axes, strict=True)
+                ]
+                results.append(f(*call))
+            if isinstance(results[0], tuple | list):
+                return type(results[0])(
+                    ops.stack([r[k] for r in results], axis=out_axes) for k in range(len(results[0]))
+                )
+            return ops.stack(results, axis=out_axes)
+
+    return batched_f
