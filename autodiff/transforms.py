@@ -20,10 +20,10 @@ from typing import Any
 from autodiff import backend, forward
 from autodiff.engine import gradients
 from autodiff.graph import enable_grad
-from autodiff.state import flags
 from autodiff.ops import composite as ops
 from autodiff.ops.composite import as_tensor
 from autodiff.ops.shape import alias
+from autodiff.state import flags
 from autodiff.tensor import Tensor
 
 ArgNums = int | Sequence[int]

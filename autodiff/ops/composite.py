@@ -17,11 +17,11 @@ import numpy as np  # shapes and dtypes only; array math goes through the backen
 
 from autodiff import backend
 from autodiff.backend import shape_tuple
-from autodiff.state import flags
 from autodiff.ops import elementwise as ew
 from autodiff.ops import linalg as la
 from autodiff.ops import reduce as rd
 from autodiff.ops import shape as sh
+from autodiff.state import flags
 from autodiff.tensor import Tensor
 
 
