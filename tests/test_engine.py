@@ -322,3 +322,39 @@ def test_error_mixed_devices():
     a, b = ad.ones(2, device="cpu"), ad.ones(2, device="strict")
     with pytest.raises(ValueError, match="different devices.*nothing is moved implicitly"):
         a + b
+
+
+def test_comparisons_carry_no_gradient():
+    x = ad.tensor([1.0, -1.0], requires_grad=True)
+    assert not (x > 0).requires_grad and (x > 0).dtype == bool
+    y = ad.where(x > 0, x * 2, x * 3).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 3.0])
+
+
+def test_gradcheck_catches_a_wrong_rule_and_names_the_entry():
+    wrong = ad.Primitive(
+        "wrong_cube",
+        lambda xp, x: x * x * x,
+        (lambda ns, g, out, x: g * 3 * x,),  # should be 3 x^2
+        (lambda ns, t, out, x: t * 3 * x * x,),
+    )
+    x = ad.tensor([0.5, 2.0])
+    with pytest.raises(
+        ad.GradcheckError,
+        match=r"reverse mode.*worst entry d out\[1\] / d x\[1\]: analytical 6, numerical 12",
+    ):
+        ad.gradcheck(wrong, [x])
+    # the forward rule is right: checking forward mode alone passes
+    assert ad.gradcheck(wrong, [x], modes=("forward",))
+
+
+def test_deep_graphs_are_deleted_without_recursion():
+    x = ad.tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(200_000):
+        y = y * 1.0 + 0.0
+    ref = weakref.ref(y)
+    del y
+    gc.collect()
+    assert ref() is None
