@@ -55,6 +55,8 @@ from autodiff.transforms import (
     value_and_grad,
     vjp,
 )
+from autodiff.viz import draw, draw_steps, to_dot, trace_backward
+from autodiff.vmap import vmap
 
 float16, float32, float64 = "float16", "float32", "float64"
 int32, int64, bool_ = "int32", "int64", "bool"

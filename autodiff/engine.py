@@ -229,14 +229,28 @@ def _check_output(output: Any, name: str) -> None:
 
 
 def backward(
-    output: Tensor, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    output: Tensor,
+    grad: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    *,
+    accumulate: bool = True,
+    observer: Callable[[Tensor, Any], None] | None = None,
 ) -> None:
-    """``output.backward()``: accumulate d output / d leaf into every leaf's ``.grad``."""
+    """``output.backward()``: accumulate d output / d leaf into every leaf's ``.grad``
+    (``observer(v, z)`` sees each adjoint as it is completed, see ``backprop``)."""
     _check_output(output, "backward")
     retain = create_graph if retain_graph is None else retain_graph
     tensor_mode = create_graph or flags.forward_levels > 0
     seed = _seed(output, grad, "backward", tensor_mode)
-    backprop([output], [seed], retain_graph=retain, create_graph=create_graph, accumulate=True)
+    backprop(
+        [output],
+        [seed],
+        retain_graph=retain,
+        create_graph=create_graph,
+        accumulate=accumulate,
+        observer=observer,
+    )
 
 
 def gradients(

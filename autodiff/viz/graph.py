@@ -142,7 +142,7 @@ def scopes(graph: Graph, backward_only: set[Tensor]) -> dict[Tensor, tuple[str, 
                 shared[p] = scope[v] if p not in shared else common_prefix(shared[p], scope[v])
     for v in graph.order:
         if v._op is None:
-            scope[v] = shared.get(v, ())
+            scope[v] = shared.get(v, (BACKWARD_SCOPE,) if v in backward_only else ())
     return scope
 
 

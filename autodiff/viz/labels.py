@@ -24,9 +24,7 @@ def escape(text: str) -> str:
 
 
 def number(x: Any) -> str:
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
+    if isinstance(x, bool | int):
         return str(x)
     if isinstance(x, float):
         return f"{x:.4g}"
@@ -72,7 +70,7 @@ def values(t: Tensor) -> tuple[str, bool]:
     if nan or inf:
         return f"{nan} NaN, {inf} inf of {t.size}", True
     stats = [(name, getattr(xp, name)(data).item()) for name in ("mean", "std", "min", "max")]
-    return " ".join(f"{name} {number(float(v))}" for name, v in stats), False
+    return " ".join(f"{name} {number(v)}" for name, v in stats), False
 
 
 def op_label(v: Tensor) -> str:

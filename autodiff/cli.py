@@ -1,0 +1,203 @@
+"""The ``autodiff`` command (also ``python -m autodiff``).
+
+    autodiff graph "sin(exp(x*y) + 2*x**2)" --at x=1.5,y=0.5 --grads -o graph.svg
+    autodiff graph "z1 = x*y; z2 = x**2; z3 = exp(z1); z4 = 2*z2; z5 = z3 + z4; out = sin(z5)" \\
+        --at x=1.5,y=0.5 --grads --steps steps/
+    autodiff graph --model examples/models.py:model --input-shape 1,64 -o mlp.svg
+
+Sub-commands of other packages register themselves through :data:`PLUGINS`: ``train`` from
+``nn.cli``, and the place for ``landscape`` from ``landscape.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import autodiff as ad
+from autodiff.tensor import Tensor
+from autodiff.viz import GraphvizNotFoundError, draw_steps, save, to_dot, trace_backward
+from autodiff.viz.dot import MAX_NODES, RANKDIRS
+from autodiff.viz.expression import ExpressionError, evaluate, parse
+
+# (module, function): each function is called with the sub-parsers object when its module can
+# be imported, adds its sub-command, and sets ``func`` (args -> exit status) as its default.
+PLUGINS = (
+    ("nn.cli", "add_train_parser"),  # autodiff train ...
+    ("landscape.cli", "add_landscape_parser"),  # autodiff landscape ... (to come)
+)
+
+
+class UsageError(Exception):
+    """A mistake in the command line: printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autodiff", description="Reverse-mode automatic differentiation, made visible."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_graph_parser(commands)
+    for module, function in PLUGINS:
+        try:
+            plugin = importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name is not None and module.startswith(error.name):
+                continue  # that package (or its cli module) is not there: no such sub-command
+            raise
+        getattr(plugin, function)(commands)
+    return parser
+
+
+def _add_graph_parser(commands: Any) -> None:
+    graph = commands.add_parser(
+        "graph",
+        help="draw the computation graph of an expression or a model",
+        description=(
+            "Build EXPR (numbers, variables, + - * / **, unary -, calls of sin, exp, log, tanh, relu, "
+            "sum, ...; statements 'name = ...' separated by ';') with the engine, run the forward and "
+            "backward passes, and draw the graph. The text is parsed, never executed."
+        ),
+    )
+    graph.add_argument("expr", nargs="?", metavar="EXPR", help='e.g. "sin(exp(x*y) + 2*x**2)"')
+    graph.add_argument("--at", action="append", default=[], metavar="x=1.5,y=0.5", help="variable values")
+    graph.add_argument("--model", metavar="PATH_OR_MODULE:NAME", help="draw an nn model instead of EXPR")
+    graph.add_argument("--input-shape", metavar="1,64", help="shape of the model's random input")
+    graph.add_argument("--grads", action="store_true", help="show the adjoint of every vertex")
+    graph.add_argument("--no-values", dest="values", action="store_false", help="hide the values")
+    graph.add_argument(
+        "--steps", metavar="DIR", help="also write one picture per backward step and DIR/index.html"
+    )
+    graph.add_argument("--collapse", action="store_true", help="draw each module call as one box")
+    graph.add_argument("--max-nodes", type=int, default=MAX_NODES, help=f"default {MAX_NODES}")
+    graph.add_argument("--rankdir", choices=RANKDIRS, default="LR")
+    graph.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="graph.svg, .png, .pdf (need Graphviz) or .dot; default: DOT on stdout",
+    )
+    graph.set_defaults(func=run_graph)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ExpressionError, UsageError) as error:
+        print(f"autodiff {args.command}: {error}", file=sys.stderr)
+        return 2
+    except GraphvizNotFoundError as error:
+        print(f"autodiff {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    if (args.expr is None) == (args.model is None):
+        raise UsageError("give an expression (EXPR) or --model PATH_OR_MODULE:NAME, not both")
+    if args.model is not None:
+        out, inputs, names = _model_graph(args.model, args.input_shape)
+    else:
+        if args.input_shape is not None:
+            raise UsageError("--input-shape goes with --model")
+        formula = parse(args.expr)
+        out, inputs = evaluate(formula, _values(args.at, formula.variables))
+        names = None
+        if out._name is None:
+            out.name("out")
+    if out.size != 1:
+        out = out.sum().name("sum")
+    trace = trace_backward(out)
+    options = {"values": args.values, "names": names, "max_nodes": args.max_nodes, "rankdir": args.rankdir}
+    options.update(collapse=args.collapse, grads=trace if args.grads else False)
+    source = to_dot(out, **options)
+    report = sys.stderr if args.output is None else sys.stdout
+    print(f"{out._name} = {_number(out)}", file=report)
+    for name, x in inputs.items():
+        print(f"d {out._name} / d {name} = {_number(x.grad)}", file=report)
+    if args.steps:
+        steps = {k: v for k, v in options.items() if k != "grads"}  # each frame has its own adjoints
+        index = draw_steps(trace, args.steps, **steps)
+        print(f"wrote {len(trace) + 1} frames and {index}", file=report)
+    if args.output is None:
+        sys.stdout.write(source)
+    else:
+        print(f"wrote {save(source, args.output)}", file=report)
+    return 0
+
+
+def _number(t: Tensor | None) -> str:
+    if t is None:
+        return "0 (does not depend on it)"
+    return f"{t.item():.12g}" if t.size == 1 else f"shape {t.shape}, norm {ad.norm(t).item():.6g}"
+
+
+def _values(at: list[str], variables: dict[str, int]) -> dict[str, float]:
+    """``["x=1.5,y=0.5"]`` -> ``{"x": 1.5, "y": 0.5}``, every variable given exactly once."""
+    values: dict[str, float] = {}
+    for item in (part for group in at for part in group.split(",") if part.strip()):
+        name, sep, number = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--at: expected name=number, got {item!r}")
+        try:
+            values[name] = float(number)
+        except ValueError:
+            raise UsageError(f"--at {name}: {number.strip()!r} is not a number") from None
+    unused = sorted(set(values) - set(variables))
+    if unused:
+        raise UsageError(
+            f"--at gives {', '.join(unused)}, which the expression does not use "
+            f"(its variables: {', '.join(variables) or 'none'})"
+        )
+    return values
+
+
+def _model_graph(spec: str, input_shape: str | None) -> tuple[Tensor, dict[str, Tensor], Any]:
+    """Load ``PATH_OR_MODULE:NAME`` (a module instance, or a class or function that, called without arguments,
+    returns one) and call it on a random input of ``input_shape``."""
+    if input_shape is None:
+        raise UsageError("--model needs --input-shape (e.g. 1,64)")
+    try:
+        shape = tuple(int(n) for n in input_shape.split(",") if n.strip())
+    except ValueError:
+        raise UsageError(
+            f"--input-shape: expected integers separated by commas, got {input_shape!r}"
+        ) from None
+    location, sep, name = spec.rpartition(":")
+    if not sep or not location or not name:
+        raise UsageError(f"--model: expected PATH_OR_MODULE:NAME, got {spec!r}")
+    model = getattr(_load_module(location), name, None)
+    if model is None:
+        raise UsageError(f"--model: {location} has no attribute {name!r}")
+    if isinstance(model, type) or (callable(model) and not hasattr(model, "named_parameters")):
+        model = model()
+    if not callable(model):
+        raise UsageError(f"--model: {spec} is not callable")
+    out = model(ad.randn(*shape, seed=0))
+    if not isinstance(out, Tensor) or not out.requires_grad:
+        raise UsageError(f"--model: {spec} did not return a Tensor that depends on parameters")
+    parameters = dict(model.named_parameters()) if hasattr(model, "named_parameters") else {}
+    return out, parameters, model if parameters else None
+
+
+def _load_module(location: str) -> Any:
+    """A Python file by path (``models.py``) or an importable module (``nn.models``)."""
+    if location.endswith(".py") or "/" in location:
+        path = Path(location)
+        if not path.is_file():
+            raise UsageError(f"--model: no file {location}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(location)
+    except ModuleNotFoundError as error:
+        raise UsageError(f"--model: cannot import {location}: {error}") from None
