@@ -1,0 +1,265 @@
+"""Stateless functions of the layers and losses: activations, linear maps, convolutions,
+pooling, normalisation, dropout, and the losses.
+
+The lecture's fully-connected layer (``../shared/seeds/000_9b541997235a7417.txt``) is
+``f_h = sigma_h(W_h f_{h-1} + b_h)`` with ``W_h`` in R^{n_h x n_{h-1}}; on a batch stored as
+rows this is ``x @ W.T + b`` (:func:`linear`).  Layers with parameters also accept one extra
+leading *sample* axis on their parameters (one copy per example, see ``nn.functional_call``):
+the parameter then has one more axis than usual, detected by ``ndim``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import autodiff as ad
+from autodiff.ops.conv import conv_geometry
+from autodiff.random import Generator, resolve
+from autodiff.tensor import Tensor
+
+# ------------------------------------------------------------------------- activations
+relu = ad.relu
+tanh = ad.tanh
+sigmoid = ad.sigmoid
+gelu = ad.gelu  # tanh approximation (PyTorch's approximate="tanh")
+softmax = ad.softmax
+log_softmax = ad.log_softmax
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return ad.leaky_relu(x, negative_slope)
+
+
+def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, computed stably."""
+    return ad.softplus(x) if beta == 1.0 else ad.softplus(beta * x) / beta
+
+
+def identity(x: Tensor) -> Tensor:
+    return x
+
+
+# ------------------------------------------------------------------------- per-sample parameters
+def sample_axis(param: Tensor, ndim: int) -> bool:
+    """Whether ``param`` carries a leading sample axis (one more axis than ``ndim``)."""
+    if param.ndim == ndim:
+        return False
+    if param.ndim == ndim + 1:
+        return True
+    raise ValueError(
+        f"parameter of shape {param.shape}: expected {ndim} axes, or {ndim + 1} with a sample axis"
+    )
+
+
+def _per_sample_bias(bias: Tensor, ndim: int, trailing: int) -> Tensor:
+    """A bias of shape (C,) or (n, C) shaped to add onto an output of ``ndim`` axes whose
+    channel axis is followed by ``trailing`` axes (sample axis first when present)."""
+    per_sample = sample_axis(bias, 1)
+    channels = bias.shape[-1]
+    if per_sample:
+        return ad.reshape(
+            bias, (bias.shape[0],) + (1,) * (ndim - 2 - trailing) + (channels,) + (1,) * trailing
+        )
+    return ad.reshape(bias, (channels,) + (1,) * trailing) if trailing else bias
+
+
+def _check_samples(name: str, x: Tensor, param: Tensor) -> None:
+    if x.ndim == 0 or param.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{name}: a per-sample parameter of shape {param.shape} needs an input with "
+            f"{param.shape[0]} examples along axis 0, got input shape {x.shape}"
+        )
+
+
+# ------------------------------------------------------------------------- layers
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, scale: float = 1.0) -> Tensor:
+    """``scale * x W^T + b``: x (..., in), W (out, in), b (out,).  With per-sample parameters
+    W (n, out, in) and b (n, out), row i of x (n, ..., in) uses copy i."""
+    if sample_axis(weight, 2):
+        _check_samples("linear", x, weight)
+        out = ad.einsum("n...i,noi->n...o", x, weight)
+    elif x.ndim == 1:
+        out = weight @ x
+    else:
+        # (W x^T)^T, the lecture's W_h f_{h-1} on columns: the same product as x W^T, but the
+        # gradient of W comes out as a fresh (out, in) array that the engine stores without a
+        # copy (x W^T would yield the transposed view of x^T g, which it copies): 15% per step.
+        out = (weight @ x.mT).mT
+    if scale != 1.0:
+        out = out * scale
+    if bias is not None:
+        if bias.ndim == 2:
+            _check_samples("linear", x, bias)
+        out = out + _per_sample_bias(bias, out.ndim, 0)
+    return out
+
+
+def conv2d(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0
+) -> Tensor:
+    """2-D cross-correlation (PyTorch's conv2d) as im2col and one matrix product:
+    ``out[n, o, p] = sum_k W[o, k] cols[n, k, p] + b[o]``.  x (N, C, H, W), W (O, C, kh, kw);
+    per-sample W (N, O, C, kh, kw) and b (N, O) are allowed."""
+    if x.ndim != 4:
+        raise ValueError(f"conv2d: expected an input (N, C, H, W), got shape {x.shape}")
+    per_sample = sample_axis(weight, 4)
+    if per_sample:
+        _check_samples("conv2d", x, weight)
+    out_channels, in_channels, kh, kw = weight.shape[-4:]
+    if x.shape[1] != in_channels:
+        raise ValueError(
+            f"conv2d: input has {x.shape[1]} channels (shape {x.shape}) but the weight {weight.shape} "
+            f"expects {in_channels}"
+        )
+    _, _, _, (oh, ow) = conv_geometry("conv2d", x.shape[-2:], (kh, kw), stride, padding)
+    cols = ad.unfold(x, (kh, kw), stride, padding)  # (N, C kh kw, oh ow)
+    out = ad.reshape(weight, weight.shape[:-3] + (-1,)) @ cols  # (N, O, oh ow)
+    out = ad.reshape(out, (x.shape[0], out_channels, oh, ow))
+    if bias is not None:
+        out = out + _per_sample_bias(bias, 4, 2)
+    return out
+
+
+def _pool(
+    name: str, reduce: Any, x: Tensor, kernel_size: Any, stride: Any, padding: Any, fill: float
+) -> Tensor:
+    """``reduce`` (max or mean) over the pooling windows of x (N, C, H, W), padded with ``fill``.
+    Non-overlapping windows (stride = kernel) are a transpose of x, (N, C, oh, ow, kh kw); others
+    come from im2col, (N, C, kh, kw, oh, ow)."""
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected an input (N, C, H, W), got shape {x.shape}")
+    stride = kernel_size if stride is None else stride
+    kernel, step, (ph, pw), (oh, ow) = conv_geometry(name, x.shape[-2:], kernel_size, stride, padding)
+    if 2 * ph > kernel[0] or 2 * pw > kernel[1]:
+        raise ValueError(f"{name}: padding {(ph, pw)} must be at most half the kernel {kernel}")
+    if ph or pw:
+        widths = ((0, 0), (0, 0), (ph, ph), (pw, pw))
+        inside = ad.pad(ad.ones_like(x), widths)  # 1 inside, 0 on the padded border
+        x = ad.pad(x, widths)
+        if fill:
+            x = ad.where(inside > 0, x, fill)
+    (kh, kw), n, c = kernel, x.shape[0], x.shape[1]
+    if step == kernel:
+        x = ad.reshape(x[:, :, : oh * kh, : ow * kw], (n, c, oh, kh, ow, kw))
+        return reduce(ad.reshape(ad.transpose(x, (0, 1, 2, 4, 3, 5)), (n, c, oh, ow, kh * kw)), axis=-1)
+    return reduce(ad.im2col(x, kernel=kernel, stride=step), axis=(2, 3))
+
+
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The maximum over each window (padding counts as -inf); ties share the gradient."""
+    return _pool("max_pool2d", ad.max, x, kernel_size, stride, padding, -math.inf)
+
+
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The mean over each window (zero padding included in the count, as PyTorch's default)."""
+    return _pool("avg_pool2d", ad.mean, x, kernel_size, stride, padding, 0.0)
+
+
+def batch_norm(
+    x: Tensor,
+    mean: Tensor,
+    var: Tensor,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the channel axis 1 of x (N, C) or
+    (N, C, L); mean and var of shape (C,); weight and bias (C,) or per-sample (N, C)."""
+    trailing = x.ndim - 2
+    shape = (x.shape[1],) + (1,) * trailing
+    out = (x - ad.reshape(mean, shape)) / ad.sqrt(ad.reshape(var, shape) + eps)
+    if weight is not None:
+        if weight.ndim == 2:
+            _check_samples("batch_norm", x, weight)
+        out = out * _per_sample_bias(weight, x.ndim, trailing)
+    if bias is not None:
+        out = out + _per_sample_bias(bias, x.ndim, trailing)
+    return out
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:
+    """Zero each entry with probability p and scale the rest by 1 / (1 - p) (inverted dropout);
+    the identity when not training."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    keep = resolve(None, generator).bernoulli(1 - p, x.shape, dtype=x.dtype, device=x.device)
+    return x * keep * (1 / (1 - p))
+
+
+# ------------------------------------------------------------------------- losses
+def _reduce(name: str, values: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return ad.mean(values)
+    if reduction == "sum":
+        return ad.sum(values)
+    if reduction == "none":
+        return values
+    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean of the squared errors ``(input - target)^2`` over every entry."""
+    if input.shape != target.shape:
+        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
+    diff = input - target
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def one_hot(target: Tensor, num_classes: int, dtype: Any = None) -> Tensor:
+    """Rows e_{target[i]} of the identity, built on target's device."""
+    classes = ad.arange(num_classes, device=target.device)
+    return ad.astype(ad.expand_dims(target, -1) == classes, dtype or ad.get_default_dtype())
+
+
+def _class_targets(name: str, log_probs: Tensor, target: Tensor) -> Tensor:
+    """Integer targets (N,) as one-hot rows, or probability targets (N, C) as they are."""
+    if log_probs.ndim != 2:
+        raise ValueError(f"{name}: expected scores of shape (N, C), got {log_probs.shape}")
+    if target.dtype.kind in "iu":
+        if target.shape != log_probs.shape[:1]:
+            raise ValueError(
+                f"{name}: class-index targets must have shape {log_probs.shape[:1]}, got {target.shape}"
+            )
+        return one_hot(target, log_probs.shape[1], log_probs.dtype)
+    if target.shape != log_probs.shape:
+        raise ValueError(
+            f"{name}: probability targets must have the scores' shape {log_probs.shape}, got {target.shape} "
+            "(class indices must be integers)"
+        )
+    return target
+
+
+def _nll(name: str, log_probs: Tensor, target: Tensor, reduction: str) -> Tensor:
+    picked = ad.sum(log_probs * _class_targets(name, log_probs, target), axis=-1)
+    return _reduce(name, -picked, reduction)
+
+
+def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """``-log p[target]`` from log-probabilities (N, C); targets are class indices (N,) or
+    probability rows (N, C)."""
+    return _nll("nll_loss", log_probs, target, reduction)
+
+
+def cross_entropy(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """``logsumexp(z) - z[target]`` from logits (N, C): finite for logits of any size (the
+    log-sum-exp shifts by the maximum), with Hessian in z equal to diag(p) - p p^T, p = softmax(z).
+    Targets are class indices (N,) or probability rows (N, C)."""
+    return _nll("cross_entropy", ad.log_softmax(logits, axis=-1), target, reduction)
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """``log(1 + e^z) - y z``, the logistic loss for targets y in [0, 1], stable for any z."""
+    if logits.shape != target.shape:
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: logits shape {logits.shape} and target shape "
+            f"{target.shape} differ"
+        )
+    return _reduce("binary_cross_entropy_with_logits", ad.softplus(logits) - logits * target, reduction)
+
+
+def accuracy(scores: Tensor, target: Tensor) -> Tensor:
+    """The fraction of rows whose largest score is at the target class (a 0-d tensor, no sync)."""
+    return ad.mean(ad.astype(ad.argmax(scores, axis=-1) == target, scores.dtype))

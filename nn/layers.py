@@ -1,0 +1,241 @@
+"""Layers with parameters or state: Linear, Conv2d, BatchNorm1d, pooling, Flatten, Dropout,
+and the residual block.
+
+Each layer's default initialisation is PyTorch's (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+weights and biases), drawn from ``generator`` (the default generator when None).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import autodiff as ad
+from autodiff.graph import no_grad
+from autodiff.ops.conv import pair
+from autodiff.random import Generator
+from autodiff.tensor import Tensor
+from nn import functional as F
+from nn import init
+from nn.module import Module, Parameter
+
+PARAMETRIZATIONS = ("standard", "ntk")
+
+
+def _empty(*shape: int, dtype: Any, device: str | None) -> Parameter:
+    return Parameter(ad.zeros(*shape, dtype=dtype, device=device))
+
+
+class Linear(Module):
+    """``y = x W^T + b`` with W in R^{out x in} (the lecture's W_h in R^{n_h x n_{h-1}}) and
+    b in R^{out}.  ``parametrization="ntk"``: W, b ~ N(0, 1) and ``y = x W^T / sqrt(in) + b``.
+    Accepts per-sample parameters (n, out, in) and (n, out) through ``nn.functional_call``."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        parametrization: str = "standard",
+        generator: Generator | None = None,
+        dtype: Any = None,
+        device: str | None = None,
+    ):
+        super().__init__()
+        if parametrization not in PARAMETRIZATIONS:
+            raise ValueError(
+                f"Linear: parametrization must be one of {PARAMETRIZATIONS}, not {parametrization!r}"
+            )
+        self.in_features, self.out_features = in_features, out_features
+        self.parametrization = parametrization
+        self.weight = _empty(out_features, in_features, dtype=dtype, device=device)
+        self.bias = _empty(out_features, dtype=dtype, device=device) if bias else None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        if self.parametrization == "ntk":
+            init.normal_(self.weight, generator=generator)
+            if self.bias is not None:
+                init.normal_(self.bias, generator=generator)
+            return
+        bound = 1 / math.sqrt(self.in_features) if self.in_features else 0.0
+        init.uniform_(self.weight, -bound, bound, generator)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = 1.0 if self.parametrization == "standard" else 1 / math.sqrt(self.in_features)
+        return F.linear(x, self.weight, self.bias, scale)
+
+    def extra_repr(self) -> str:
+        ntk = ", parametrization='ntk'" if self.parametrization == "ntk" else ""
+        sizes = f"in_features={self.in_features}, out_features={self.out_features}"
+        return f"{sizes}, bias={self.bias is not None}{ntk}"
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation) of (N, C_in, H, W) into (N, C_out, oh, ow), by im2col
+    and one matrix product; weight (C_out, C_in, kh, kw), bias (C_out,)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        bias: bool = True,
+        generator: Generator | None = None,
+        dtype: Any = None,
+        device: str | None = None,
+    ):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size", 1)
+        self.stride = pair(stride, "Conv2d", "stride", 1)
+        self.padding = pair(padding, "Conv2d", "padding", 0)
+        self.weight = _empty(out_channels, in_channels, *self.kernel_size, dtype=dtype, device=device)
+        self.bias = _empty(out_channels, dtype=dtype, device=device) if bias else None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        bound = 1 / math.sqrt(init.fans(self.weight)[0])
+        init.uniform_(self.weight, -bound, bound, generator)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, bias={self.bias is not None}"
+        )
+
+
+class _Pool2d(Module):
+    function = staticmethod(F.max_pool2d)
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = pair(kernel_size, name, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else pair(stride, name, "stride", 1)
+        self.padding = pair(padding, name, "padding", 0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.function(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """The maximum over each window (N, C, H, W) -> (N, C, oh, ow)."""
+
+
+class AvgPool2d(_Pool2d):
+    """The mean over each window (N, C, H, W) -> (N, C, oh, ow)."""
+
+    function = staticmethod(F.avg_pool2d)
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim..end_dim`` (by default all but the batch axis)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ad.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation of (N, C) or (N, C, L) over the batch (and length) axes:
+    ``(x - mean) / sqrt(var + eps) * weight + bias``.  Training uses the batch statistics and
+    updates the running ones (``running = (1 - momentum) running + momentum batch``, unbiased
+    variance); evaluation uses the running ones, so examples are then independent and
+    per-sample weight and bias (N, C) are allowed."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        dtype: Any = None,
+        device: str | None = None,
+    ):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(ad.ones(num_features, dtype=dtype, device=device)) if affine else None
+        self.bias = _empty(num_features, dtype=dtype, device=device) if affine else None
+        self.register_buffer("running_mean", ad.zeros(num_features, dtype=dtype, device=device))
+        self.register_buffer("running_var", ad.ones(num_features, dtype=dtype, device=device))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"BatchNorm1d({self.num_features}): expected an input (N, {self.num_features}) or "
+                f"(N, {self.num_features}, L), got shape {x.shape}"
+            )
+        if not self.training:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
+        axes = (0,) if x.ndim == 2 else (0, 2)
+        count = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        if count < 2:
+            raise ValueError(
+                f"BatchNorm1d: training needs more than one value per channel, got shape {x.shape}"
+            )
+        mean, var = ad.mean(x, axis=axes), ad.var(x, axis=axes)
+        with no_grad():
+            m = self.momentum
+            self.running_mean = Tensor((1 - m) * self.running_mean.data + m * mean.data)
+            self.running_var = Tensor((1 - m) * self.running_var.data + m * var.data * (count / (count - 1)))
+        return F.batch_norm(x, mean, var, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"
+        )
+
+
+class Dropout(Module):
+    """Zero entries with probability p while training (scaling the rest by 1 / (1 - p))."""
+
+    def __init__(self, p: float = 0.5, generator: Generator | None = None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p, self.generator = p, generator
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Residual(Module):
+    """A residual block ``x -> x + body(x)`` (He et al. 2016), or ``shortcut(x) + body(x)``
+    when a shortcut (e.g. a projection) is given."""
+
+    def __init__(self, body: Module, shortcut: Module | None = None):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x: Tensor) -> Tensor:
+        skip = x if self.shortcut is None else self.shortcut(x)
+        out = self.body(x)
+        if out.shape != skip.shape:
+            raise ValueError(
+                f"Residual: the body maps {x.shape} to {out.shape}, which cannot be added to the "
+                f"shortcut's {skip.shape}; give a shortcut projection"
+            )
+        return skip + out

@@ -1,0 +1,238 @@
+"""Every layer: first- and second-order gradient checks with respect to inputs and parameters
+(float64, reverse and forward mode), values against PyTorch, per-sample parameters, builders."""
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+import nn
+from nn import functional as F
+
+
+def make(shape, seed=0, transform=None):
+    a = np.random.default_rng(seed).standard_normal(shape)
+    return ad.tensor(transform(a) if transform else a)
+
+
+def distinct(a):
+    """Entries pairwise apart (no ties for max pooling, no kinks hit by finite differences)."""
+    ranks = np.argsort(np.argsort(a.ravel())).reshape(a.shape)
+    return (ranks - a.size / 2) * 0.1 + 0.01 * a
+
+
+def away_from_zero(a):
+    return np.where(np.abs(a) < 0.2, a + np.sign(a + 1e-12) * 0.3, a)
+
+
+def check_layer(layer, x):
+    """gradcheck and gradgradcheck of (x, *params) -> layer(x) through functional_call."""
+    names = [n for n, _ in layer.named_parameters()]
+    params = [ad.tensor(p) for _, p in layer.named_parameters()]
+
+    def f(x, *ps):
+        return nn.functional_call(layer, dict(zip(names, ps, strict=True)), x)
+
+    assert ad.gradcheck(f, [x, *params])
+    assert ad.gradgradcheck(f, [x, *params])
+
+
+GEN = ad.random.Generator
+LAYERS = {
+    "linear": (lambda: nn.Linear(3, 2, generator=GEN(0)), (4, 3), None),
+    "linear_no_bias_3d_input": (lambda: nn.Linear(3, 2, bias=False, generator=GEN(0)), (2, 2, 3), None),
+    "linear_ntk": (lambda: nn.Linear(3, 2, parametrization="ntk", generator=GEN(0)), (4, 3), None),
+    "conv": (lambda: nn.Conv2d(2, 2, 3, padding=1, generator=GEN(0)), (1, 2, 3, 3), None),
+    "conv_strided": (
+        lambda: nn.Conv2d(1, 2, (2, 3), stride=2, padding=(1, 0), generator=GEN(0)),
+        (2, 1, 4, 5),
+        None,
+    ),
+    "max_pool": (lambda: nn.MaxPool2d(2), (1, 2, 4, 4), distinct),
+    "max_pool_padded": (lambda: nn.MaxPool2d(3, stride=2, padding=1), (1, 1, 5, 5), distinct),
+    "avg_pool": (lambda: nn.AvgPool2d(2), (1, 2, 4, 4), None),
+    "avg_pool_padded": (lambda: nn.AvgPool2d(3, stride=2, padding=1), (1, 1, 5, 4), None),
+    "flatten": (lambda: nn.Flatten(), (2, 2, 3), None),
+    "batch_norm_train": (lambda: nn.BatchNorm1d(3), (5, 3), None),
+    "batch_norm_train_3d": (lambda: nn.BatchNorm1d(2), (3, 2, 2), None),
+    "batch_norm_eval": (lambda: _evaluated_batch_norm(), (4, 3), None),
+    "residual": (
+        lambda: nn.Residual(
+            nn.Sequential(nn.Linear(3, 4, generator=GEN(1)), nn.Tanh(), nn.Linear(4, 3, generator=GEN(2)))
+        ),
+        (2, 3),
+        None,
+    ),
+    "relu": (lambda: nn.ReLU(), (2, 3), away_from_zero),
+    "leaky_relu": (lambda: nn.LeakyReLU(0.2), (2, 3), away_from_zero),
+    "tanh": (lambda: nn.Tanh(), (2, 3), None),
+    "sigmoid": (lambda: nn.Sigmoid(), (2, 3), None),
+    "softplus": (lambda: nn.Softplus(beta=2.0), (2, 3), None),
+    "gelu": (lambda: nn.GELU(), (2, 3), None),
+    "identity": (lambda: nn.Identity(), (2, 3), None),
+}
+
+
+def _evaluated_batch_norm():
+    bn = nn.BatchNorm1d(3)
+    bn.running_mean = make((3,), seed=5)
+    bn.running_var = ad.tensor([0.5, 1.5, 2.0])
+    with ad.no_grad():
+        bn.weight.copy_(make((3,), seed=6))
+        bn.bias.copy_(make((3,), seed=7))
+    return bn.eval()
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_gradchecks(name):
+    build, shape, transform = LAYERS[name]
+    check_layer(build(), make(shape, seed=3, transform=transform))
+
+
+def test_dropout():
+    x = ad.ones(2000)
+    layer = nn.Dropout(0.25, generator=GEN(0))
+    out = layer(x).numpy()
+    assert set(np.unique(out)) == {0.0, 1 / 0.75}
+    assert abs((out == 0).mean() - 0.25) < 0.03
+    np.testing.assert_array_equal(layer.eval()(x).numpy(), x.numpy())
+    fixed_mask = lambda x: F.dropout(x, 0.5, True, GEN(1))  # noqa: E731 (same mask at every call)
+    assert ad.gradcheck(fixed_mask, [make((2, 3))])
+
+
+def test_batch_norm_running_statistics():
+    bn = nn.BatchNorm1d(2, momentum=0.5)
+    x = ad.tensor([[1.0, 2.0], [3.0, 6.0]])
+    bn(x)
+    np.testing.assert_allclose(bn.running_mean.numpy(), [1.0, 2.0])  # 0.5 * 0 + 0.5 * [2, 4]
+    np.testing.assert_allclose(bn.running_var.numpy(), [0.5 + 0.5 * 2.0, 0.5 + 0.5 * 8.0])  # unbiased var
+    with pytest.raises(ValueError, match="BatchNorm1d\\(2\\): expected an input"):
+        bn(ad.ones(2, 3))
+
+
+@pytest.mark.cpu_only
+def test_layers_match_torch():
+    torch = pytest.importorskip("torch")
+    tn = torch.nn
+    x = make((2, 3, 7, 6))
+    conv = nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=1, generator=GEN(0))
+    ref = tn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=1).double()
+    ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in conv.state_dict().items()})
+    t = torch.tensor(x.numpy())
+    np.testing.assert_allclose(conv(x).numpy(), ref(t).detach().numpy(), rtol=1e-12, atol=1e-13)
+    pairs = [
+        (nn.MaxPool2d(3, 2, 1), tn.MaxPool2d(3, 2, 1)),
+        (nn.AvgPool2d(2), tn.AvgPool2d(2)),
+        (nn.AvgPool2d(3, 2, 1), tn.AvgPool2d(3, 2, 1)),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(ours(x).numpy(), theirs(t).numpy(), rtol=1e-12)
+    v = make((5, 3), seed=1)
+    tv = torch.tensor(v.numpy())
+    acts = [
+        (nn.GELU(), tn.GELU(approximate="tanh")),
+        (nn.Softplus(2.0), tn.Softplus(beta=2.0)),
+        (nn.LeakyReLU(0.2), tn.LeakyReLU(0.2)),
+        (nn.Sigmoid(), tn.Sigmoid()),
+    ]
+    for ours, theirs in acts:
+        np.testing.assert_allclose(ours(v).numpy(), theirs(tv).numpy(), rtol=1e-12)
+    bn, tbn = nn.BatchNorm1d(3), tn.BatchNorm1d(3).double()
+    np.testing.assert_allclose(bn(v).numpy(), tbn(tv).detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(bn.running_var.numpy(), tbn.running_var.numpy(), rtol=1e-12)
+
+
+def test_default_init_is_pytorch_uniform():
+    layer = nn.Linear(50, 40, generator=GEN(0))
+    w = layer.weight.numpy()
+    assert np.abs(w).max() <= 1 / np.sqrt(50) and np.abs(w).max() > 0.9 / np.sqrt(50)
+
+
+# ----------------------------------------------------------------------------- per-sample parameters
+def per_sample_net():
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1, generator=GEN(0)),
+        nn.Tanh(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8, 3, generator=GEN(1)),
+        nn.BatchNorm1d(3),
+        nn.Softplus(),
+        nn.Linear(3, 2, generator=GEN(2)),
+    )
+    net[5].running_mean = make((3,), seed=4)
+    return net.eval()
+
+
+def test_per_sample_gradients_equal_one_example_at_a_time():
+    net = per_sample_net()
+    n = 3
+    x = make((n, 1, 4, 4), seed=5)
+    bases = {name: ad.tensor(p, requires_grad=True) for name, p in net.named_parameters()}
+    expanded = {name: ad.broadcast_to(b, (n,) + b.shape) for name, b in bases.items()}
+    out = nn.functional_call(net, expanded, x)
+    per_example = ad.gradients(ad.sum(out * out), list(expanded.values()))
+    for i in range(n):
+        net.zero_grad()
+        single = net(x[i : i + 1])
+        ad.sum(single * single).backward()
+        for g, (name, p) in zip(per_example, net.named_parameters(), strict=True):
+            assert g.shape == (n,) + p.shape, name
+            np.testing.assert_allclose(g.numpy()[i], p.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_per_sample_parameters_give_the_parameter_jacobian():
+    """One batched backward over the (n * out) one-hot cotangents gives the Jacobian of
+    theta -> f_theta(X): summing the per-sample axis recovers jacrev's."""
+    net = nn.MLP([3, 4, 2], activation="tanh", generator=GEN(0))
+    n = 4
+    x = make((n, 3), seed=1)
+    w = ad.tensor(net[0].weight, requires_grad=True)
+    w_n = ad.broadcast_to(w, (n,) + w.shape)
+    out = nn.functional_call(net, {"0.weight": w_n}, x)
+    seeds = ad.reshape(ad.eye(n * 2), (n * 2, n, 2))
+    (rows,) = ad.gradients(out, [w_n], seeds, batched=True)  # (n*2, n, 4, 3)
+    jac = ad.jacrev(lambda w: nn.functional_call(net, {"0.weight": w}, x))(w)  # (n, 2, 4, 3)
+    np.testing.assert_allclose(rows.numpy().sum(axis=1).reshape(jac.shape), jac.numpy(), rtol=1e-12)
+    # each row only involves its own example's copy
+    blocks = rows.numpy().reshape(n, 2, n, 4, 3)
+    off_diagonal = [blocks[i, :, j] for i in range(n) for j in range(n) if i != j]
+    assert np.all(np.array(off_diagonal) == 0)
+
+
+def test_per_sample_shape_errors():
+    layer = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="linear: a per-sample parameter of shape \\(4, 2, 3\\)"):
+        nn.functional_call(layer, {"weight": ad.zeros(4, 2, 3)}, ad.ones(5, 3))
+    with pytest.raises(ValueError, match="expected 2 axes, or 3 with a sample axis"):
+        nn.functional_call(layer, {"weight": ad.zeros(1, 4, 2, 3)}, ad.ones(5, 3))
+
+
+# ----------------------------------------------------------------------------- builders
+def test_mlp_is_the_lecture_network():
+    """f_h = sigma(W_h f_{h-1} + b_h), identity last layer, W_h of shape (n_h, n_{h-1})."""
+    net = nn.MLP([3, 5, 4, 2], activation="tanh", generator=GEN(0))
+    assert [lin.weight.shape for lin in net.linears] == [(5, 3), (4, 5), (2, 4)]
+    x = make((6, 3), seed=1)
+    f = x.numpy()
+    for h, lin in enumerate(net.linears):
+        f = f @ lin.weight.numpy().T + lin.bias.numpy()
+        f = np.tanh(f) if h < 2 else f
+    np.testing.assert_allclose(net(x).numpy(), f, rtol=1e-12)
+    assert [type(m).__name__ for m in net] == ["Linear", "Tanh", "Linear", "Tanh", "Linear"]
+
+
+def test_deep_linear_is_a_product_of_matrices():
+    net = nn.DeepLinear([3, 4, 4, 2], generator=GEN(0))
+    assert all(lin.bias is None for lin in net)
+    w1, w2, w3 = (w.numpy() for w in net.weights)
+    x = make((5, 3), seed=1)
+    np.testing.assert_allclose(net(x).numpy(), x.numpy() @ (w3 @ w2 @ w1).T, rtol=1e-12)
+
+
+def test_builder_errors():
+    with pytest.raises(ValueError, match="MLP: sizes must be at least two"):
+        nn.MLP([3])
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        nn.MLP([3, 2, 1], activation="swish")
+    with pytest.raises(ValueError, match="conv2d: input has 2 channels"):
+        nn.Conv2d(3, 1, 2)(ad.ones(1, 2, 4, 4))

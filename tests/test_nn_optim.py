@@ -1,0 +1,170 @@
+"""Optimisers and schedules: exact first steps, PyTorch parity over 20 steps in float64,
+parameter groups, perturbed gradient descent escaping a strict saddle, and errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+import nn
+from nn import functional as F
+
+
+def quadratic_step(opt_factory, start, steps=1):
+    """Run an optimiser on L(w) = 0.5 * ||w||^2 (gradient w); returns the iterates."""
+    w = nn.Parameter(ad.tensor(start))
+    opt = opt_factory([w])
+    iterates = []
+    for _ in range(steps):
+        opt.zero_grad()
+        (0.5 * ad.sum(w * w)).backward()
+        opt.step()
+        iterates.append(w.numpy().copy())
+    return iterates
+
+
+def test_sgd_known_steps():
+    (w1,) = quadratic_step(lambda p: nn.optim.SGD(p, lr=0.1), [1.0, -2.0])
+    np.testing.assert_allclose(w1, [0.9, -1.8])
+    # heavy ball: b1 = g0 = w0, w1 = w0 - lr b1; b2 = mu b1 + g1, w2 = w1 - lr b2
+    w1, w2 = quadratic_step(lambda p: nn.optim.SGD(p, lr=0.1, momentum=0.5), [1.0], steps=2)
+    assert w1[0] == pytest.approx(0.9) and w2[0] == pytest.approx(0.9 - 0.1 * (0.5 * 1.0 + 0.9))
+    # weight decay adds wd * w to the gradient
+    (w1,) = quadratic_step(lambda p: nn.optim.SGD(p, lr=0.1, weight_decay=1.0), [1.0])
+    assert w1[0] == pytest.approx(0.8)
+
+
+def test_adam_first_step_is_lr_times_sign():
+    (w1,) = quadratic_step(lambda p: nn.optim.Adam(p, lr=0.01), [3.0, -0.5])
+    np.testing.assert_allclose(w1, [3.0 - 0.01, -0.5 + 0.01], rtol=1e-6)
+
+
+def test_parameter_groups_have_their_own_lr():
+    a, b = nn.Parameter(ad.tensor([1.0])), nn.Parameter(ad.tensor([1.0]))
+    opt = nn.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    (a * 1.0 + b * 1.0).sum().backward()
+    opt.step()
+    assert a.item() == pytest.approx(0.9) and b.item() == pytest.approx(0.5)
+
+
+def test_step_bumps_versions():
+    w = nn.Parameter(ad.tensor([1.0, 2.0]))
+    loss = ad.sum(w * w)
+    loss.backward(retain_graph=True)
+    nn.optim.SGD([w], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+
+
+def test_schedules():
+    w = nn.Parameter(ad.ones(1))
+    opt = nn.optim.SGD([w], lr=1.0)
+    step = nn.optim.StepLR(opt, step_size=2, gamma=0.5)
+    lrs = []
+    for _ in range(5):
+        lrs.append(opt.param_groups[0]["lr"])
+        step.step()
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25]
+    opt = nn.optim.SGD([w], lr=2.0)
+    cosine = nn.optim.CosineAnnealingLR(opt, T_max=4, eta_min=0.0)
+    values = [cosine.get_last_lr()[0]] + [cosine.step() or cosine.get_last_lr()[0] for _ in range(5)]
+    np.testing.assert_allclose(
+        values, [2.0, 1 + math.cos(math.pi / 4), 1.0, 1 - math.cos(math.pi / 4), 0.0, 0.0]
+    )
+    opt = nn.optim.SGD([w], lr=1.0)
+    inverse = nn.optim.InverseSqrtLR(opt)
+    inverse.step(), inverse.step(), inverse.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)  # 1 / sqrt(4)
+
+
+def test_perturbed_gd_escapes_a_strict_saddle():
+    """L(x, y) = x^2 / 2 - y^2 / 2 + y^4 / 4: (0, 0) is a strict saddle, the minima are
+    (0, +-1).  Gradient descent started at the saddle never moves; PGD escapes (Jin et al. 2017)
+    and then stays within the noise radius of a minimum."""
+
+    def run(optimizer_class, **kwargs):
+        w = nn.Parameter(ad.zeros(2))
+        opt = optimizer_class([w], lr=0.1, **kwargs)
+        for _ in range(300):
+            opt.zero_grad()
+            x, y = w[0], w[1]
+            (0.5 * x * x - 0.5 * y * y + 0.25 * y**4).backward()
+            opt.step()
+        return w.numpy(), opt
+
+    stuck, _ = run(nn.optim.SGD)
+    np.testing.assert_array_equal(stuck, [0.0, 0.0])
+    escaped, opt = run(nn.optim.PerturbedGD, radius=1e-2, threshold=1e-3, generator=ad.random.Generator(0))
+    # near the minimum the gradient is small again, so PGD keeps adding noise of radius 1e-2
+    assert abs(abs(escaped[1]) - 1.0) < 2e-2 and abs(escaped[0]) < 2e-2
+    assert opt.perturbations and opt.perturbations[0] == 0
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="SGD: got an empty list of parameters"):
+        nn.optim.SGD([], lr=0.1)
+    w = nn.Parameter(ad.ones(1))
+    with pytest.raises(ValueError, match="more than one group"):
+        nn.optim.SGD([{"params": [w]}, {"params": [w]}], lr=0.1)
+    with pytest.raises(ValueError, match="unknown hyperparameters \\['betas'\\]"):
+        nn.optim.SGD([{"params": [w], "betas": (0.9, 0.9)}], lr=0.1)
+    with pytest.raises(ValueError, match="lr must be >= 0"):
+        nn.optim.Adam([w], lr=-1.0)
+    with pytest.raises(TypeError, match="leaf tensors that require grad"):
+        nn.optim.SGD([ad.ones(1)], lr=0.1)
+
+
+# ----------------------------------------------------------------------------- PyTorch parity
+OPTIMIZERS = {
+    "sgd": (lambda p: nn.optim.SGD(p, lr=0.1), "SGD", dict(lr=0.1)),
+    "sgd_momentum_wd": (
+        lambda p: nn.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-2),
+        "SGD",
+        dict(lr=0.05, momentum=0.9, weight_decay=1e-2),
+    ),
+    "sgd_nesterov": (
+        lambda p: nn.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True),
+        "SGD",
+        dict(lr=0.05, momentum=0.8, nesterov=True),
+    ),
+    "adam": (lambda p: nn.optim.Adam(p, lr=0.01), "Adam", dict(lr=0.01)),
+    "adam_wd": (
+        lambda p: nn.optim.Adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
+        "Adam",
+        dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1),
+    ),
+    "adamw": (lambda p: nn.optim.AdamW(p, lr=0.01), "AdamW", dict(lr=0.01)),
+    "rmsprop": (
+        lambda p: nn.optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True),
+        "RMSprop",
+        dict(lr=0.01, momentum=0.5, centered=True),
+    ),
+}
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_follows_pytorch_for_20_steps(name):
+    torch = pytest.importorskip("torch")
+    ours_factory, torch_name, kwargs = OPTIMIZERS[name]
+    model = nn.MLP([5, 8, 8, 3], generator=ad.random.Generator(0))
+    ref = torch.nn.Sequential(
+        torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    ).double()
+    ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    opt, ref_opt = (
+        ours_factory(model.parameters()),
+        getattr(torch.optim, torch_name)(ref.parameters(), **kwargs),
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x, y = rng.standard_normal((16, 5)), rng.integers(0, 3, 16)
+        opt.zero_grad()
+        F.cross_entropy(model(ad.tensor(x)), ad.tensor(y)).backward()
+        opt.step()
+        ref_opt.zero_grad()
+        torch.nn.functional.cross_entropy(ref(torch.tensor(x)), torch.tensor(y)).backward()
+        ref_opt.step()
+        for (key, p), q in zip(model.named_parameters(), ref.parameters(), strict=True):
+            np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=0, atol=1e-10, err_msg=key)
