@@ -1,0 +1,27 @@
+"""landscape: the geometry of loss landscapes, computed through autodiff.
+
+Every routine takes a scalar function ``f`` of a flat parameter vector ``theta`` (any plain
+function of a 1-D tensor, or ``ParamSpace(model).loss(loss_fn, X, Y)``), or a model and inputs:
+
+* curvature: :func:`hessian`, :func:`hvp`, :func:`ggn_vp`, :func:`hessian_eigs` (Lanczos),
+  :func:`hessian_trace` (Hutchinson, Hutch++), :func:`spectral_density` (SLQ);
+* Jacobian geometry: :func:`param_jacobian`, :func:`functional_dimension`, :func:`ntk`,
+  :mod:`landscape.relu` (activation patterns, positive rescalings), :func:`pl_constant`,
+  :func:`pl_ratio`;
+* critical points: :func:`classify`, :func:`find_critical_point`.
+
+Mathematics from ``../shared/seeds/000_9b541997235a7417.txt`` (critical points, saddles,
+functional dimension, ReLU rescaling), ``001_9074c1202f56cd83.txt`` (PL condition) and
+``004_2831734f7d650dd9.txt`` (the kernel K).  Decisions (ranks, signs of eigenvalues) are made in
+float64 with their tolerance and gap reported.
+"""
+
+from landscape import relu
+from landscape.critical import KINDS, CriticalPointReport, Probe, classify
+from landscape.curvature import ggn_vp, hessian, hvp, tangent_chunk
+from landscape.density import SpectralDensity, TraceEstimate, hessian_trace, plot_density, spectral_density
+from landscape.jacobian import NTK, FunctionalDimension, functional_dimension, ntk, param_jacobian
+from landscape.lanczos import EigResult, hessian_eigs, lanczos
+from landscape.params import ParamSpace
+from landscape.pl import PLConstant, pl_constant, pl_ratio
+from landscape.search import SearchResult, find_critical_point, minres

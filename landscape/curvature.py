@@ -1,0 +1,95 @@
+"""Second derivatives of a scalar function of a flat parameter vector, computed by the engine.
+
+``hessian`` is the dense Hessian by forward-over-reverse (``ad.hessian``: one forward pass
+carrying a block of one-hot tangents through one reverse pass, per block); ``hvp`` a
+Hessian-vector product (or a batch of them) at the cost of about two gradients; ``ggn_vp`` the
+Gauss-Newton product ``J^T H_loss J v`` of a composition ``loss(output(theta))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import autodiff as ad
+from autodiff.engine import backprop
+from autodiff.tensor import Tensor
+from landscape._core import ScalarFn, flat, hvp_many, jvp_many, like, xp_of
+
+MEMORY_BUDGET = 256 * 2**20  # bytes of tangents alive in one forward-over-reverse pass
+
+
+def tangent_chunk(f: ScalarFn, theta: Tensor, memory_budget: int = MEMORY_BUDGET) -> int:
+    """How many tangents one forward-over-reverse pass should carry: ``memory_budget`` divided
+    by the memory one tangent costs, about three times the size of every intermediate of one
+    gradient computation (measured by one backward pass that counts the adjoints it completes)."""
+    theta = flat(theta, "tangent_chunk")
+    with ad.enable_grad():
+        x = Tensor(theta.data, requires_grad=True)
+        out = f(x)
+    p = theta.shape[0]
+    if not isinstance(out, Tensor) or not out.requires_grad:
+        return max(p, 1)
+    sizes = [0]
+
+    def count(v: Tensor, z: Any) -> None:
+        sizes[0] += v.size
+
+    backprop([out], [xp_of(out).ones_like(out.data)], targets=[x], accumulate=False, observer=count)
+    per_tangent = 3 * max(sizes[0], 1) * theta.dtype.itemsize
+    return int(min(max(memory_budget // per_tangent, 1), max(p, 1)))
+
+
+def hessian(
+    f: ScalarFn,
+    theta: Any,
+    chunk_size: int | None = None,
+    mode: str = "fwd-rev",
+    memory_budget: int = MEMORY_BUDGET,
+) -> Tensor:
+    """The dense Hessian ``(p, p)`` of scalar ``f`` at flat ``theta``, vectorised and chunked:
+    blocks of ``chunk_size`` one-hot tangents per pass (default: as many as fit in
+    ``memory_budget`` bytes, see :func:`tangent_chunk`).  ``mode`` as in ``ad.hessian``.
+    Memory: the result (8 p^2 bytes in float64) plus one block; meant for p up to ~10^4."""
+    theta = flat(theta, "hessian")
+    chunk = chunk_size or tangent_chunk(f, theta, memory_budget)
+    return ad.hessian(f, mode=mode, chunk_size=chunk)(theta).detach()
+
+
+def hvp(f: ScalarFn, theta: Any, v: Any) -> Tensor:
+    """``H(theta) v`` by forward-over-reverse (one forward pass with tangent v through one
+    reverse pass).  ``v`` of shape (p,) gives (p,); a batch V of shape (k, p) gives the k
+    products (k, p) in one pass."""
+    theta = flat(theta, "hvp")
+    v = like(theta, v, "hvp")
+    if v.ndim == 1:
+        return ad.hvp(f, theta, v).detach()
+    return hvp_many(f, theta, v)
+
+
+def ggn_vp(
+    output_fn: Callable[[Tensor], Tensor],
+    loss_fn: Callable[[Tensor], Tensor],
+    theta: Any,
+    v: Any,
+) -> Tensor:
+    """The generalised Gauss-Newton product ``G v = J^T H_loss J v`` for ``f = loss_fn o
+    output_fn``, J the Jacobian of ``output_fn`` at theta and H_loss the Hessian of ``loss_fn``
+    at ``z = output_fn(theta)``: a JVP (forward mode), an HVP of the loss at z, then a VJP.
+    G drops the term ``sum_i (d loss / d z_i) H_{z_i}`` of the true Hessian, so G = H where the
+    residuals vanish, and G is positive semidefinite when the loss is convex in z.  With a
+    ParamSpace: ``ggn_vp(lambda t: space.call(t, X), lambda z: ((z - Y) ** 2).mean(), theta, v)``.
+    ``v`` of shape (p,) or a batch (k, p)."""
+    theta = flat(theta, "ggn_vp")
+    v = like(theta, v, "ggn_vp")
+    batch = v.ndim == 2
+    vs = v if batch else ad.reshape(v, (1, -1))
+    z, jv = jvp_many(output_fn, theta, vs)
+    z = z.detach()
+    k = vs.shape[0]
+    hjv = hvp_many(lambda q: loss_fn(ad.reshape(q, z.shape)), ad.reshape(z, (-1,)), ad.reshape(jv, (k, -1)))
+    hjv = ad.reshape(hjv, (k,) + z.shape)
+    _, vjp_fn = ad.vjp(output_fn, theta)
+    (gv,) = vjp_fn(hjv, batched=True)
+    gv = gv.detach()
+    return gv if batch else gv[0]

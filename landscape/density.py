@@ -1,0 +1,184 @@
+"""Stochastic estimates of the Hessian spectrum: its trace and its eigenvalue density.
+
+``hessian_trace``: Hutchinson's estimator ``tr H = E[z^T H z]`` for Rademacher z (variance
+``2 (||H||_F^2 - sum_i H_ii^2)``), and Hutch++ (Meyer, Musco, Musco, Woodruff 2021), which
+spends a third of its products on a sketch Q of the top of the spectrum, takes ``tr(Q^T H Q)``
+exactly and Hutchinson only on the deflated rest: error O(1/m) instead of O(1/sqrt(m)) for
+matrices with decaying spectra.
+
+``spectral_density``: stochastic Lanczos quadrature (Golub & Meurant; Ghorbani, Krishnan, Xiao
+2019).  For a unit probe v, m Lanczos steps give T_m = S diag(theta) S^T and the Gauss quadrature
+``v^T g(H) v ~ sum_i w_i g(theta_i)`` with weights ``w_i = S_{1i}^2`` (which sum to one), exact
+for polynomials g of degree < 2m.  Averaging the spike measures ``sum_i w_i delta_{theta_i}`` over
+probes and smoothing them with a Gaussian gives the density of eigenvalues, normalised to
+integrate to one (each of the p eigenvalues has mass 1/p).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import autodiff as ad
+from autodiff.tensor import Tensor
+from landscape._core import ScalarFn, flat, hvp_many, random_probes, xp_of
+from landscape.lanczos import lanczos
+
+
+@dataclass
+class TraceEstimate:
+    """``value`` of the estimate of tr H, its ``stderr`` (standard error of the stochastic
+    part), ``n_matvec`` Hessian-vector products and the ``method``."""
+
+    value: float
+    stderr: float
+    n_matvec: int
+    method: str
+
+    def __float__(self) -> float:
+        return self.value
+
+
+def _quadratic_forms(f: ScalarFn, theta: Tensor, z: Tensor, batch: int) -> Any:
+    """``z_i^T H z_i`` for each row of z (device array), ``batch`` products per pass."""
+    xp = xp_of(theta)
+    out = []
+    for lo in range(0, z.shape[0], batch):
+        block = z[lo : lo + batch].detach()
+        out.append(xp.sum(block.data * hvp_many(f, theta, block).data, axis=1))
+    return xp.concatenate(out)
+
+
+def _mean_and_stderr(samples: Any) -> tuple[float, float]:
+    n = samples.shape[0]
+    mean = samples.mean().item()
+    stderr = (samples.std(ddof=1).item() / math.sqrt(n)) if n > 1 else math.inf
+    return mean, stderr
+
+
+def hessian_trace(
+    f: ScalarFn,
+    theta: Any,
+    n_probes: int = 60,
+    method: str = "hutch++",
+    seed: int | None = 0,
+    batch: int = 32,
+) -> TraceEstimate:
+    """An estimate of ``tr H(theta)`` from ``n_probes`` Hessian-vector products (Rademacher
+    probes, ``batch`` products per forward-over-reverse pass).  ``method="hutchinson"``: the
+    mean of z^T H z, stderr = sample std / sqrt(n).  ``method="hutch++"``: n/3 products sketch
+    Q = orth(H S), n/3 give tr(Q^T H Q) exactly, n/3 estimate tr((I - QQ^T) H (I - QQ^T)) by
+    Hutchinson, whose standard error is reported."""
+    theta = flat(theta, "hessian_trace", dtype="float64")
+    if method not in ("hutchinson", "hutch++"):
+        raise ValueError(f"hessian_trace: method must be 'hutchinson' or 'hutch++', not {method!r}")
+    if method == "hutchinson" or n_probes < 3:
+        if n_probes < 2:
+            raise ValueError(f"hessian_trace: n_probes must be at least 2, got {n_probes}")
+        mean, stderr = _mean_and_stderr(
+            _quadratic_forms(f, theta, random_probes(theta, n_probes, seed), batch)
+        )
+        return TraceEstimate(mean, stderr, n_probes, "hutchinson")
+    xp = xp_of(theta)
+    third = n_probes // 3
+    s = random_probes(theta, third, seed)
+    g = random_probes(theta, n_probes - 2 * third, None if seed is None else seed + 1)
+    hs = ad.concatenate([hvp_many(f, theta, s[lo : lo + batch]) for lo in range(0, third, batch)], axis=0)
+    q, _ = xp.linalg.qr(hs.data.T)  # (p, third), orthonormal columns
+    qt = Tensor(xp.ascontiguousarray(q.T))
+    exact = xp.sum(_quadratic_forms(f, theta, qt, batch)).item()
+    deflated = g.data - xp.matmul(xp.matmul(g.data, q), q.T)
+    rest, stderr = _mean_and_stderr(_quadratic_forms(f, theta, Tensor(deflated), batch))
+    return TraceEstimate(exact + rest, stderr, 2 * third + g.shape[0], "hutch++")
+
+
+@dataclass
+class SpectralDensity:
+    """The smoothed eigenvalue density of the Hessian: ``grid`` and ``density`` (host arrays,
+    the density integrates to one), the quadrature ``nodes`` and ``weights`` of every probe
+    (lists of host arrays; each probe's weights sum to one), the Gaussian width ``sigma``
+    and ``n_matvec``."""
+
+    grid: np.ndarray
+    density: np.ndarray
+    nodes: list[np.ndarray]
+    weights: list[np.ndarray]
+    sigma: float
+    n_matvec: int
+
+    def moment(self, j: int) -> float:
+        """The SLQ estimate of ``tr(H^j) / p``: the mean over probes of ``sum_i w_i theta_i^j``."""
+        return float(np.mean([np.sum(w * t**j) for t, w in zip(self.nodes, self.weights, strict=True)]))
+
+    def plot(self, ax: Any = None, log: bool = True) -> Any:
+        """Draw the density (log scale by default, as spectra of trained nets span decades) on
+        ``ax`` (a new figure if None) and return the axes.  Needs matplotlib."""
+        return plot_density(self, ax=ax, log=log)
+
+
+def _smooth(grid: np.ndarray, nodes: list[np.ndarray], weights: list[np.ndarray], sigma: float) -> np.ndarray:
+    """The average over probes of ``sum_i w_i N(x; theta_i, sigma^2)`` on the grid (host)."""
+    total = np.zeros_like(grid)
+    for t, w in zip(nodes, weights, strict=True):
+        z = (grid[:, None] - t[None, :]) / sigma
+        total += (np.exp(-0.5 * z**2) @ w) / (sigma * math.sqrt(2 * math.pi))
+    return total / len(nodes)
+
+
+def spectral_density(
+    f: ScalarFn,
+    theta: Any,
+    n_probes: int = 8,
+    steps: int = 40,
+    sigma: float | None = None,
+    n_grid: int = 1000,
+    grid: Any = None,
+    seed: int | None = 0,
+) -> SpectralDensity:
+    """The eigenvalue density of H(theta) by stochastic Lanczos quadrature: ``n_probes``
+    Rademacher probes, ``steps`` Lanczos steps each (full reorthogonalisation), spikes smoothed
+    by Gaussians of width ``sigma`` (default 1% of the spread of the nodes) on ``grid`` (default
+    ``n_grid`` points covering the nodes +- 5 sigma).  Cost: n_probes x steps Hessian-vector
+    products."""
+    theta = flat(theta, "spectral_density", dtype="float64")
+    if n_probes < 1 or steps < 1:
+        raise ValueError(f"spectral_density: n_probes and steps must be positive, got {n_probes}, {steps}")
+    probes = random_probes(theta, n_probes, seed)
+
+    def matvec(q: Any) -> Any:
+        return ad.hvp(f, theta, Tensor(q)).data
+
+    nodes, weights, n_matvec = [], [], 0
+    for i in range(n_probes):
+        run = lanczos(matvec, probes.data[i], steps, seed=None if seed is None else seed + i)
+        values, vectors = run.ritz()
+        nodes.append(values)
+        weights.append(vectors[0] ** 2)
+        n_matvec += len(run.alphas)
+    low = min(float(t.min()) for t in nodes)
+    high = max(float(t.max()) for t in nodes)
+    if sigma is None:
+        sigma = 0.01 * (high - low) if high > low else 1e-3 * max(abs(high), 1.0)
+    grid = np.linspace(low - 5 * sigma, high + 5 * sigma, n_grid) if grid is None else np.asarray(grid, float)
+    return SpectralDensity(grid, _smooth(grid, nodes, weights, sigma), nodes, weights, sigma, n_matvec)
+
+
+def plot_density(density: SpectralDensity, ax: Any = None, log: bool = True) -> Any:
+    """Plot a :class:`SpectralDensity` (needs matplotlib); returns the axes."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError("plot_density needs matplotlib: pip install matplotlib") from error
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(density.grid, density.density, lw=1.2)
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(max(density.density.max() * 1e-8, 1e-300), density.density.max() * 2)
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density")
+    ax.set_title(f"Hessian spectral density (SLQ, sigma={density.sigma:.3g})")
+    return ax

@@ -1,0 +1,276 @@
+"""The Jacobian of theta -> f_theta(X) and what its spectrum says.
+
+``param_jacobian`` builds the (n out) x p matrix ``D f_theta(X)`` from per-sample gradients: the
+model runs once per chunk of samples with parameters expanded along a sample axis (one copy per
+example, ``nn.functional_call``), and one batched backward pass with one-hot cotangents of shape
+(out, n, out) gives every row of the chunk; no loop over samples.
+
+Its rank is the *functional dimension* of ``../shared/seeds/000_9b541997235a7417.txt``: near a
+generic theta, the image {f_theta'(X)} is a manifold of dimension rk(D f_theta(X)) and the
+pre-image {theta' : f_theta'(X) = f_theta(X)} one of dimension p - rk.  ``ntk`` is the kernel
+``K = J J^T`` of ``../shared/seeds/004_2831734f7d650dd9.txt`` (the Gram matrix K_Theta whose
+smallest eigenvalue controls the gradient of the square loss), which also gives the
+Polyak-Lojasiewicz constant (``landscape.pl``).
+
+Memory: the dense J is 8 n out p bytes in float64 (40,000 x 25,720 is 8 GB).  For large
+problems ``functional_dimension(..., method="gram")`` and ``ntk`` never hold J: J^T J (p x p)
+is accumulated over chunks of samples, J J^T (m x m, m = n out) over parameter tensors, each
+block of J computed in chunks of samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import autodiff as ad
+from autodiff import backend
+from autodiff.tensor import Tensor
+from landscape._core import host, xp_of
+from landscape.params import ParamSpace, _nn
+
+MEMORY_BUDGET = 256 * 2**20  # bytes of per-sample gradients alive at once
+
+
+def _inputs(space: ParamSpace, X: Any, dtype: Any) -> Tensor:
+    X = X if isinstance(X, Tensor) else ad.tensor(X, device=space.device)
+    if X.device != space.device:
+        raise ValueError(f"param_jacobian: X is on '{X.device}' but the model on '{space.device}'")
+    if X.ndim == 0:
+        raise ValueError("param_jacobian: X must have the examples along axis 0, got a scalar")
+    return X.astype(dtype) if backend.is_floating(X.dtype) and X.dtype != dtype else X
+
+
+def _values(space: ParamSpace, theta: Any, dtype: Any) -> dict[str, Tensor]:
+    theta = space.theta() if theta is None else space._check(theta, "param_jacobian")
+    return {n: v.detach().astype(dtype) for n, v in space.unflatten(theta).items()}
+
+
+def _out_dim(space: ParamSpace, values: dict[str, Tensor], X: Tensor) -> int:
+    with ad.no_grad():
+        out = _nn().functional_call(space.model, values, X[:1])
+    return max(out.size, 1)
+
+
+def _blocks(
+    space: ParamSpace,
+    X: Tensor,
+    values: dict[str, Tensor],
+    names: Sequence[str],
+    chunk_size: int | None,
+    memory_budget: int,
+) -> Iterator[tuple[int, int, Any]]:
+    """For each chunk of samples [lo, hi): the rows ``lo * out : hi * out`` of J restricted to
+    the parameters ``names`` (raw array (c out, sum of their sizes)), rows ordered sample-major
+    (row i out + k is output k of sample i)."""
+    n = X.shape[0]
+    xp = xp_of(X)
+    dim = _out_dim(space, values, X)
+    width = sum(space.sizes[space.names.index(name)] for name in names)
+    if chunk_size is None:
+        chunk_size = max(1, memory_budget // (3 * dim * width * X.dtype.itemsize))
+    for lo in range(0, n, chunk_size):
+        hi = min(lo + chunk_size, n)
+        c = hi - lo
+        expanded = {
+            name: Tensor(xp.broadcast_to(values[name].data, (c,) + values[name].shape), requires_grad=True)
+            for name in names
+        }
+        with ad.enable_grad():
+            out = _nn().functional_call(space.model, {**values, **expanded}, X[lo:hi])
+        out = ad.reshape(out, (c, dim))
+        seed = xp.zeros((dim, c, dim), dtype=out.dtype)
+        seed[xp.arange(dim), :, xp.arange(dim)] = 1
+        grads = ad.gradients(out, [expanded[name] for name in names], Tensor(seed), batched=True)
+        rows = [xp.reshape(g.data, (dim, c, -1)) for g in grads]
+        block = rows[0] if len(rows) == 1 else xp.concatenate(rows, axis=2)  # (out, c, width)
+        yield lo, hi, xp.reshape(xp.swapaxes(block, 0, 1), (c * dim, width))
+
+
+def param_jacobian(
+    model: Any,
+    X: Any,
+    theta: Any = None,
+    chunk_size: int | None = None,
+    dtype: Any = "float64",
+    memory_budget: int = MEMORY_BUDGET,
+) -> Tensor:
+    """``J = D_theta f_theta(X)``, shape (n out, p): row ``i * out + k`` is the gradient of
+    output k on example i, columns in ParamSpace order.  Per-sample gradients, ``chunk_size``
+    examples per batched backward pass (default: as many as fit in ``memory_budget`` bytes),
+    computed in ``dtype`` (float64 by default) at ``theta`` (default: the model's parameters)."""
+    space = ParamSpace(model)
+    dtype = backend.resolve_dtype(dtype)
+    X = _inputs(space, X, dtype)
+    values = _values(space, theta, dtype)
+    xp = xp_of(X)
+    jac = None
+    for lo, hi, block in _blocks(space, X, values, space.names, chunk_size, memory_budget):
+        if jac is None:
+            dim = block.shape[0] // (hi - lo)
+            jac = xp.zeros((X.shape[0] * dim, space.p), dtype=dtype)
+        jac[lo * dim : hi * dim] = block
+    return Tensor(jac)
+
+
+def _gram_params(space: ParamSpace, X: Tensor, values: dict, chunk_size: Any, budget: int) -> Any:
+    """J^T J (p x p), summed over chunks of samples."""
+    gram = None
+    for _, _, block in _blocks(space, X, values, space.names, chunk_size, budget):
+        part = xp_of(block).matmul(block.T, block)
+        gram = part if gram is None else gram + part
+    return gram
+
+
+def _gram_outputs(
+    space: ParamSpace, X: Tensor, values: dict, names: Sequence[str], chunk_size: Any, budget: int
+) -> Any:
+    """J J^T (m x m) restricted to the parameters ``names``: the sum over parameter tensors g of
+    J_g J_g^T, each J_g (m x p_g) assembled from chunks of samples."""
+    xp = xp_of(X)
+    gram = None
+    for name in names:
+        parts = [block for _, _, block in _blocks(space, X, values, [name], chunk_size, budget)]
+        jg = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)
+        part = xp.matmul(jg, jg.T)
+        gram = part if gram is None else gram + part
+    return gram
+
+
+@dataclass
+class FunctionalDimension:
+    """The numerical rank of J = D f_theta(X) and the evidence for it: ``singular_values``
+    (host, descending), the threshold ``tol`` on them, the ``gap`` sigma_r / sigma_{r+1} at the
+    decision (inf when nothing is dropped or sigma_{r+1} = 0), the ``largest_gap`` (r*, ratio):
+    the largest sigma_i / sigma_{i+1} over nonzero values (r* = r means the threshold sits in
+    the widest gap of the spectrum), the ``shape`` (m, p) of J, the ``method`` ("svd" or
+    "gram") and the ``rule`` in words."""
+
+    rank: int
+    singular_values: np.ndarray
+    tol: float
+    gap: float
+    largest_gap: tuple[int, float]
+    shape: tuple[int, int]
+    method: str
+    rule: str
+
+    def __int__(self) -> int:
+        return self.rank
+
+    def __str__(self) -> str:
+        m, p = self.shape
+        return (
+            f"functional dimension {self.rank} of J ({m} x {p}, {self.method}); "
+            f"gap sigma_r/sigma_(r+1) = {self.gap:.3g}; rule: {self.rule}"
+        )
+
+
+def _gap(sv: np.ndarray, rank: int) -> float:
+    if rank == 0 or rank >= sv.size or sv[rank] == 0:
+        return float("inf") if rank > 0 else 1.0
+    return float(sv[rank - 1] / sv[rank])
+
+
+def _largest_gap(sv: np.ndarray) -> tuple[int, float]:
+    positive = sv[sv > 0]
+    if positive.size < 2:
+        return positive.size, float("inf")
+    ratios = positive[:-1] / positive[1:]
+    i = int(np.argmax(ratios))
+    return i + 1, float(ratios[i])
+
+
+def functional_dimension(
+    model: Any,
+    X: Any,
+    tol: float | None = None,
+    method: str = "svd",
+    theta: Any = None,
+    chunk_size: int | None = None,
+    dtype: Any = "float64",
+) -> FunctionalDimension:
+    """The rank of ``D f_theta(X)`` (seed 000's functional dimension), decided in ``dtype``.
+
+    Rule (``method="svd"``, the dense J): rank = #{sigma_i > tol}, with the default
+    ``tol = sigma_max * max(m, p) * eps`` (NumPy's matrix_rank rule), eps of the precision J
+    was computed in.  ``method="gram"`` never holds J: it takes the eigenvalues lambda of J^T J
+    (accumulated over chunks of samples, when p <= m) or of J J^T (over parameter tensors,
+    when m < p); forming the Gram matrix squares the condition number, so the default threshold
+    becomes ``lambda > lambda_max * max(m, p) * eps``, i.e. ``sigma > sigma_max sqrt(max(m, p) eps)``:
+    singular values below ~1e-7 sigma_max cannot be told from zero that way.  A given ``tol``
+    is a threshold on sigma in both methods.  The gap sigma_r / sigma_{r+1} is reported: a
+    large gap means a clear decision.
+    """
+    if method not in ("svd", "gram"):
+        raise ValueError(f"functional_dimension: method must be 'svd' or 'gram', not {method!r}")
+    space = ParamSpace(model)
+    dtype = backend.resolve_dtype(dtype)
+    eps = float(np.finfo(dtype).eps)
+    if method == "svd":
+        jac = param_jacobian(model, X, theta, chunk_size, dtype)
+        m, p = jac.shape
+        sv = np.sort(host(xp_of(jac).linalg.svd(jac.data, compute_uv=False)))[::-1]
+        cut = sv[0] * max(m, p) * eps if tol is None else tol
+        rule = "sigma > sigma_max * max(m, p) * eps" if tol is None else f"sigma > {tol:g}"
+    else:
+        X = _inputs(space, X, dtype)
+        values = _values(space, theta, dtype)
+        dim = _out_dim(space, values, X)
+        m, p = X.shape[0] * dim, space.p
+        if p <= m:
+            gram = _gram_params(space, X, values, chunk_size, MEMORY_BUDGET)
+        else:
+            gram = _gram_outputs(space, X, values, space.names, chunk_size, MEMORY_BUDGET)
+        lam = np.sort(host(xp_of(gram).linalg.eigvalsh(gram)))[::-1]
+        sv = np.sqrt(np.clip(lam, 0, None))
+        cut = sv[0] * np.sqrt(max(m, p) * eps) if tol is None else tol
+        side = "J^T J" if p <= m else "J J^T"
+        rule = (
+            f"eig({side}) > lambda_max * max(m, p) * eps (sigma > sigma_max sqrt(max(m, p) eps))"
+            if tol is None
+            else f"sigma > {tol:g} (on eig({side}))"
+        )
+    rank = int(np.sum(sv > cut))
+    return FunctionalDimension(
+        rank, sv, float(cut), _gap(sv, rank), _largest_gap(sv), (m, p), method, f"{rule}, eps={eps:.3g}"
+    )
+
+
+@dataclass
+class NTK:
+    """The kernel ``K = J J^T`` (m x m Tensor, m = n out, rows sample-major), its eigenvalues
+    (host, ascending) and the smallest, ``lambda_min`` (= sigma_min(J^T)^2)."""
+
+    kernel: Tensor
+    eigenvalues: np.ndarray
+    lambda_min: float
+
+
+def ntk(
+    model: Any,
+    X: Any,
+    params: Sequence[str] | None = None,
+    theta: Any = None,
+    chunk_size: int | None = None,
+    dtype: Any = "float64",
+) -> NTK:
+    """The empirical neural tangent kernel ``K(x_i, x_j) = J_i J_j^T`` on the examples X, and
+    its smallest eigenvalue (seed 004: the Gram matrix K_Theta whose lambda_min bounds the
+    gradient of the square loss from below).  ``params`` restricts J to some parameter tensors
+    (seed 004's K restricted to the output layer is ``params=["2.weight"]`` for an MLP with one
+    hidden layer).  Accumulated over parameter tensors; never holds all of J."""
+    space = ParamSpace(model)
+    dtype = backend.resolve_dtype(dtype)
+    names = list(space.names if params is None else params)
+    unknown = [n for n in names if n not in space.names]
+    if unknown:
+        raise KeyError(f"ntk: unknown parameters {unknown}; the model's are {space.names}")
+    X = _inputs(space, X, dtype)
+    values = _values(space, theta, dtype)
+    gram = _gram_outputs(space, X, values, names, chunk_size, MEMORY_BUDGET)
+    eigenvalues = host(xp_of(gram).linalg.eigvalsh(gram))
+    return NTK(Tensor(gram), eigenvalues, float(eigenvalues[0]))
