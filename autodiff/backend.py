@@ -182,6 +182,14 @@ def to_device(data: Any, device: str) -> Any:
     return xp.asarray(host)
 
 
+def memory_root(data: Any) -> int:
+    """An identity for the memory an array views (the array that owns it)."""
+    owner = data._a if device_of(data) == "strict" else data
+    while owner.base is not None:
+        owner = owner.base
+    return id(owner)
+
+
 def to_numpy(data: Any) -> np.ndarray:
     """An explicit device-to-host copy (a host sync on a GPU)."""
     if device_of(data) == "cpu":

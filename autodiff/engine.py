@@ -188,13 +188,17 @@ def tensor_namespace() -> Any:
 
 
 def _accumulate(v: Tensor, z: Any, stored: set[int]) -> None:
-    """``v.grad += z``; raw arrays are copied when they are views or already stored elsewhere,
-    so every ``.grad`` owns its memory."""
+    """``v.grad += z``.  A raw adjoint is kept as it is (a fresh array, or a view of one) unless
+    it is a broadcast view (zero strides) or shares memory with a gradient stored already in this
+    pass: then it is copied, so that no two ``.grad`` share memory."""
     if not isinstance(z, Tensor):
-        if getattr(z, "base", None) is not None or id(z) in stored:
+        z = backend.normalize(z, type(v.data))
+        root = backend.memory_root(z)
+        if root in stored or 0 in z.strides:
             z = z.copy()
-        stored.add(id(z))
-        z = Tensor(backend.normalize(z, type(v.data)))
+            root = backend.memory_root(z)
+        stored.add(root)
+        z = Tensor(z)
     v.grad = z if v.grad is None else v.grad + z
 
 
