@@ -180,7 +180,9 @@ def test_vmap_of_grad_gives_per_example_gradients():
 
     p = params()
     grads = ad.vmap(ad.grad(lambda w1, x, y: loss([w1, *p[1:]], x, y)), in_axes=(None, 0, 0))(p[0], X, Y)
-    expected = np.stack([ad.grad(lambda w1, i=i: loss([w1, *p[1:]], X[i], Y[i]))(p[0]).numpy() for i in range(6)])
+    expected = np.stack(
+        [ad.grad(lambda w1, i=i: loss([w1, *p[1:]], X[i], Y[i]))(p[0]).numpy() for i in range(6)]
+    )
     assert grads.shape == (6, 4, 3)
     np.testing.assert_allclose(grads.numpy(), expected, atol=1e-13)
 

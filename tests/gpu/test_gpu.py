@@ -31,7 +31,9 @@ def test_hessian_and_jacobian_on_the_gpu():
     h_gpu = ad.hessian(f)(v.to("cuda"))
     assert h_gpu.device == "cuda"
     np.testing.assert_allclose(h_gpu.numpy(), h_cpu, atol=1e-12)
-    np.testing.assert_allclose(ad.jacrev(ad.tanh)(v.to("cuda")).numpy(), ad.jacrev(ad.tanh)(v).numpy(), atol=1e-14)
+    np.testing.assert_allclose(
+        ad.jacrev(ad.tanh)(v.to("cuda")).numpy(), ad.jacrev(ad.tanh)(v).numpy(), atol=1e-14
+    )
 
 
 @pytest.mark.cpu_only
