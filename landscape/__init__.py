@@ -16,7 +16,7 @@ functional dimension, ReLU rescaling), ``001_9074c1202f56cd83.txt`` (PL conditio
 float64 with their tolerance and gap reported.
 """
 
-from landscape import relu
+from landscape import linear, relu
 from landscape.critical import KINDS, CriticalPointReport, Probe, classify
 from landscape.curvature import ggn_vp, hessian, hvp, tangent_chunk
 from landscape.density import SpectralDensity, TraceEstimate, hessian_trace, plot_density, spectral_density
