@@ -69,9 +69,8 @@ def part_3_landscape(model: nn.Module, X: ad.Tensor, Y: ad.Tensor) -> None:
     bottom = landscape.hessian_eigs(f, space.theta(), k=3, which="smallest")
     largest, smallest = np.round(top.values.numpy(), 3).tolist(), np.round(bottom.values.numpy(), 5).tolist()
     print(f"   p = {space.p}; Hessian eigenvalues by Lanczos: largest {largest}, smallest {smallest}")
-    print(
-        f"   ({top.n_matvec + bottom.n_matvec} Hessian-vector products, residuals below {top.tol:.0e} x scale)"
-    )
+    matvecs = top.n_matvec + bottom.n_matvec
+    print(f"   ({matvecs} Hessian-vector products, Ritz residuals below {top.tol:.0e} x scale)")
     relu_net = nn.MLP([3, 6, 2], activation="relu")
     inputs = ad.randn(200, 3, seed=1)
     fd = landscape.functional_dimension(relu_net, inputs)
