@@ -161,8 +161,15 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     return _jvp_batched(f, primals, tangents, ())
 
 
+# Directions per batched pass when chunk_size is None.  Batched arrays of a few MB stay in cache;
+# one pass over thousands of directions streams arrays of hundreds of MB and is several times
+# slower (measured: the Hessian of a 1441-parameter MLP, 1.3 s in one pass, 0.29 s in chunks of
+# 128).  chunk_size=0 asks for a single pass.
+DEFAULT_CHUNK = 128
+
+
 def _chunks(n: int, chunk_size: int | None) -> list[tuple[int, int]]:
-    size = n if not chunk_size else chunk_size
+    size = DEFAULT_CHUNK if chunk_size is None else (chunk_size or n)
     return [(lo, min(lo + size, n)) for lo in range(0, max(n, 1), max(size, 1))] if n else []
 
 
@@ -177,7 +184,8 @@ def _one_hot(like: Tensor, lo: int, hi: int, shape: tuple) -> Tensor:
 
 def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
     """The Jacobian by reverse mode: batched backward passes over one-hot cotangents, at most
-    ``chunk_size`` at a time.  Result shape: ``out.shape + x.shape``."""
+    ``chunk_size`` at a time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape:
+    ``out.shape + x.shape``."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
@@ -218,7 +226,8 @@ def _call_with(f: Callable, args: tuple, k: int, xk: Tensor) -> Any:
 
 def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
     """The Jacobian by forward mode: batched forward passes over one-hot tangents, at most
-    ``chunk_size`` at a time.  Result shape: ``out.shape + x.shape``."""
+    ``chunk_size`` at a time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape:
+    ``out.shape + x.shape``."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
