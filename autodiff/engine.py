@@ -86,14 +86,14 @@ def unbroadcast(ns: Any, c: Any, nb: int, shape: tuple) -> Any:
 
 
 def _check_versions(v: Tensor, parents: tuple) -> None:
-    version = sum(p._version for p in parents if isinstance(p, Tensor))
-    if version != v._saved_version:
-        shapes = ", ".join(str(p.shape) for p in parents if isinstance(p, Tensor))
-        raise RuntimeError(
-            f"backward through '{v._op.name}': one of its inputs (shapes {shapes}) was modified by "
-            f"an in-place operation after '{v._op.name}' used it, so its gradient would be wrong. "
-            "Use an out-of-place operation, or clone the tensor before modifying it."
-        )
+    """Raise if an argument of v was written in place after v was recorded."""
+    for k, p in enumerate(parents):
+        if isinstance(p, Tensor) and p._version > v._recorded_at:
+            raise RuntimeError(
+                f"backward through '{v._op.name}': its argument {k} (shape {p.shape}) was modified by an "
+                f"in-place operation after '{v._op.name}' used it, so its gradient would be wrong. Use an "
+                "out-of-place operation, or copy the tensor before modifying it."
+            )
 
 
 def _check_finite(v: Tensor, c: Any, parent_index: int) -> None:
@@ -150,14 +150,14 @@ def backprop(
             if op is None:
                 continue
             parents = v._parents
-            if flags.inplace_writes:
+            if flags.inplace_writes != v._recorded_at:  # some tensor was written since v was made
                 _check_versions(v, parents)
             if ns is None:
                 ns = tensor_namespace() if tensor_mode else raw_namespace(backend.array_module(v.data))
             if tensor_mode:
                 args, out = parents, v
             else:
-                args, out = [p.data if isinstance(p, Tensor) else p for p in parents], v.data
+                args, out = v._args, v.data
             rules, params, broadcasts = op.vjp, v._params, op.broadcasts
             nb = z.ndim - v.data.ndim  # leading batch axes of the cotangents
             for i, p in enumerate(parents):
@@ -165,7 +165,7 @@ def backprop(
                     continue
                 c = rules[i](ns, z, out, *args, **params)  # (d f^(v) / d x^(p))^T z^(v)
                 shape, dtype = p.data.shape, p.data.dtype
-                if broadcasts and (c.ndim != nb + len(shape) or tuple(c.shape[nb:]) != shape):
+                if broadcasts and (c.shape != shape if nb == 0 else tuple(c.shape) != z.shape[:nb] + shape):
                     c = unbroadcast(ns, c, nb, shape)
                 if c.dtype is not dtype and c.dtype != dtype:
                     c = c.astype(dtype)
@@ -176,7 +176,7 @@ def backprop(
                 if children[p] == 0:
                     ready.append(p)
             if not retain_graph:
-                v._parents = None  # forget the parents: what only this vertex saved is freed
+                v._parents = v._args = None  # forget the arguments: what only v saved is freed
     return results
 
 

@@ -157,8 +157,9 @@ class Primitive:
             t._parents = args
             if params:
                 t._params = params
-            if flags.inplace_writes:  # versions are all 0 until the first in-place write
-                t._saved_version = sum(a._version for a in args if isinstance(a, Tensor))
+            t._args = datas  # the arrays as this operation saw them: what the VJP rules use
+            if flags.inplace_writes:
+                t._recorded_at = flags.inplace_writes
             if flags.anomaly:
                 t._trace = _user_frames()
             if flags.scope is not None:

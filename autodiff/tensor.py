@@ -33,8 +33,9 @@ class Tensor:
     _op = None
     _parents: tuple | None = ()
     _params: dict = {}
-    _version = 0
-    _saved_version = 0
+    _version = 0  # the in-place write counter's value at this tensor's last in-place write
+    _recorded_at = 0  # the counter's value when this vertex was recorded
+    _args: list | None = None  # the raw arrays of the arguments, as the operation saw them
     _retains_grad = False
     _tangents: dict | None = None
     _name: str | None = None
@@ -204,9 +205,14 @@ class Tensor:
         if isinstance(index, Tensor):
             index = index.data
         self.data[index] = values
-        self._version += 1
-        flags.inplace_writes += 1
+        self._mark_written()
         return self
+
+    def _mark_written(self) -> None:
+        """Record an in-place write: a backward pass through a vertex recorded before it, that
+        used this tensor, then raises instead of using the new values."""
+        flags.inplace_writes += 1
+        self._version = flags.inplace_writes
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._write("__setitem__", value, index)

@@ -20,7 +20,6 @@ import numpy as np
 
 import autodiff as ad
 from autodiff import backend
-from autodiff.graph import flags
 from autodiff.tensor import Tensor
 
 
@@ -47,8 +46,7 @@ class Parameter(Tensor):
 def mark_written(t: Tensor) -> None:
     """Record that ``t.data`` was modified in place (optimizer steps, loading): a backward pass
     through a graph that saved the old values then raises instead of using the new ones."""
-    t._version += 1
-    flags.inplace_writes += 1
+    t._mark_written()
 
 
 class Module:
