@@ -162,10 +162,10 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
 
 
 # Directions per batched pass when chunk_size is None.  Batched arrays of a few MB stay in cache;
-# one pass over thousands of directions streams arrays of hundreds of MB and is several times
-# slower (measured: the Hessian of a 1441-parameter MLP, 1.3 s in one pass, 0.29 s in chunks of
-# 128).  chunk_size=0 asks for a single pass.
-DEFAULT_CHUNK = 128
+# one pass over thousands of directions streams arrays of hundreds of MB, page-faulting on each
+# allocation, and is several times slower (measured: the Hessian of a 1441-parameter MLP, 1.3 s
+# in one pass, 0.23 s in chunks of 64).  chunk_size=0 asks for a single pass.
+DEFAULT_CHUNK = 64
 
 
 def _chunks(n: int, chunk_size: int | None) -> list[tuple[int, int]]:
