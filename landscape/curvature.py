@@ -1,7 +1,7 @@
 """Second derivatives of a scalar function of a flat parameter vector, computed by the engine.
 
-``hessian`` is the dense Hessian by forward-over-reverse (``ad.hessian``: one forward pass
-carrying a block of one-hot tangents through one reverse pass, per block); ``hvp`` a
+``hessian`` is the dense Hessian (``ad.hessian``: reverse-over-reverse by default here, or one
+forward pass carrying a block of one-hot tangents through one reverse pass); ``hvp`` a
 Hessian-vector product (or a batch of them) at the cost of about two gradients; ``ggn_vp`` the
 Gauss-Newton product ``J^T H_loss J v`` of a composition ``loss(output(theta))``.
 """
@@ -47,12 +47,15 @@ def hessian(
     f: ScalarFn,
     theta: Any,
     chunk_size: int | None = None,
-    mode: str = "fwd-rev",
+    mode: str = "rev-rev",
     memory_budget: int = MEMORY_BUDGET,
 ) -> Tensor:
     """The dense Hessian ``(p, p)`` of scalar ``f`` at flat ``theta``, vectorised and chunked:
-    blocks of ``chunk_size`` one-hot tangents per pass (default: as many as fit in
-    ``memory_budget`` bytes, see :func:`tangent_chunk`).  ``mode`` as in ``ad.hessian``.
+    blocks of ``chunk_size`` one-hot directions per pass (default: as many as fit in
+    ``memory_budget`` bytes, see :func:`tangent_chunk`).  ``mode`` as in ``ad.hessian``; the
+    default here is reverse-over-reverse (the gradient's graph recorded once, then batched
+    backward passes through it), measured about 30% faster than forward-over-reverse on this
+    CPU (the 1441-parameter MLP of ``benchmarks/``: 0.25 s against 0.35 s).
     Memory: the result (8 p^2 bytes in float64) plus one block; meant for p up to ~10^4."""
     theta = flat(theta, "hessian")
     chunk = chunk_size or tangent_chunk(f, theta, memory_budget)
