@@ -140,23 +140,14 @@ prod = Primitive(
 )
 eye_like = Primitive("eye_like", lambda xp, ref, n: xp.eye(n, dtype=bool), differentiable=False)
 
-argmax = Primitive(
-    "argmax",
-    lambda xp, x, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims),
-    differentiable=False,
-)
-argmin = Primitive(
-    "argmin",
-    lambda xp, x, axis, keepdims: xp.argmin(x, axis=axis, keepdims=keepdims),
-    differentiable=False,
-)
-any = Primitive(
-    "any",
-    lambda xp, x, axis, keepdims: xp.any(x, axis=axis, keepdims=keepdims),
-    differentiable=False,
-)
-all = Primitive(
-    "all",
-    lambda xp, x, axis, keepdims: xp.all(x, axis=axis, keepdims=keepdims),
-    differentiable=False,
-)
+
+def _no_derivative(name: str) -> Primitive:
+    """A reduction with a NumPy name and no derivative (indices, booleans)."""
+    return Primitive(
+        name,
+        lambda xp, x, axis, keepdims: getattr(xp, name)(x, axis=axis, keepdims=keepdims),
+        differentiable=False,
+    )
+
+
+argmax, argmin, any, all = (_no_derivative(name) for name in ("argmax", "argmin", "any", "all"))
