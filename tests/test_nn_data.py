@@ -3,6 +3,7 @@ sets, IDX files (written by the test), and scikit-learn's digits."""
 
 import gzip
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -152,12 +153,16 @@ def test_digits():
     assert images.tensors[0].shape == (1438, 1, 8, 8)
 
 
-def test_mnist1d_needs_its_package():
-    try:
-        import mnist1d  # noqa: F401
-    except ImportError:
+def test_mnist1d_needs_its_package(monkeypatch):
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "mnist1d", None)  # as if it were not installed
+        m.setitem(sys.modules, "mnist1d.data", None)
         with pytest.raises(ImportError, match="pip install mnist1d"):
             nn.data.mnist1d()
-    else:
-        train, test = nn.data.mnist1d()
-        assert train.tensors[0].shape[1] == 40 and len(test) > 0
+
+
+def test_mnist1d_is_generated_locally():
+    pytest.importorskip("mnist1d")
+    train, test = nn.data.mnist1d(seed=42)  # the package's standard data set: 4000 / 1000 signals
+    assert train.tensors[0].shape == (4000, 40) and len(test) == 1000
+    assert sorted(set(train.tensors[1].numpy().tolist())) == list(range(10))
