@@ -146,3 +146,20 @@ def test_no_numpy_array_math_outside_the_backend():
                 if name not in ALLOWED:
                     offenders.append(f"{relative}: np.{name}")
     assert not offenders, "array math outside the backend:\n" + "\n".join(sorted(set(offenders)))
+
+
+@pytest.mark.cpu_only
+def test_cuda_with_cupy_but_no_gpu_says_so(monkeypatch):
+    import types
+
+    class NoDriver:
+        @staticmethod
+        def getDeviceCount():
+            raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.SimpleNamespace(
+        cuda=types.SimpleNamespace(runtime=NoDriver), ndarray=type("ndarray", (), {})
+    )
+    monkeypatch.setattr(backend.importlib, "import_module", lambda name: fake)
+    with pytest.raises(RuntimeError, match="CuPy is installed but no usable GPU was found.*no CUDA-capable"):
+        ad.zeros(2, device="cuda")
