@@ -358,3 +358,15 @@ def test_deep_graphs_are_deleted_without_recursion():
     del y
     gc.collect()
     assert ref() is None
+
+
+def test_norm_follows_numpy_or_refuses():
+    x = ad.randn(3, 4, seed=0)
+    host = x.numpy()
+    assert ad.norm(x).item() == pytest.approx(np.linalg.norm(host))
+    for ord_ in (None, 1, 2, np.inf):
+        np.testing.assert_allclose(
+            ad.norm(x, ord=ord_, axis=1).numpy(), np.linalg.norm(host, ord=ord_, axis=1)
+        )
+    with pytest.raises(ValueError, match="matrix norm, which is not supported"):
+        ad.norm(x, ord=2, axis=(0, 1))
