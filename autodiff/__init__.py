@@ -24,6 +24,7 @@ from autodiff.creation import (
     arange,
     eye,
     full,
+    full_like,
     linspace,
     ones,
     ones_like,

@@ -75,18 +75,25 @@ def linspace(
     return Tensor(xp.linspace(start, stop, num, dtype=backend.resolve_dtype(dtype)))
 
 
+def _like(fill: str, x: Tensor, dtype: Any) -> Tensor:
+    """A constant of x's shape (inside ``vmap``, its logical shape, without the batch axes),
+    dtype and device."""
+    xp = backend.array_module(x.data)
+    return Tensor(
+        getattr(xp, fill)(x.shape, dtype=x.dtype if dtype is None else backend.resolve_dtype(dtype))
+    )
+
+
 def zeros_like(x: Tensor, dtype: Any = None) -> Tensor:
     """Zeros of x's shape, dtype and device (a constant: no gradient)."""
-    return Tensor(
-        backend.array_module(x.data).zeros_like(
-            x.data, dtype=None if dtype is None else backend.resolve_dtype(dtype)
-        )
-    )
+    return _like("zeros", x, dtype)
 
 
 def ones_like(x: Tensor, dtype: Any = None) -> Tensor:
-    return Tensor(
-        backend.array_module(x.data).ones_like(
-            x.data, dtype=None if dtype is None else backend.resolve_dtype(dtype)
-        )
-    )
+    return _like("ones", x, dtype)
+
+
+def full_like(x: Tensor, value: float, dtype: Any = None) -> Tensor:
+    t = _like("zeros", x, dtype)
+    t.data[...] = value
+    return t

@@ -20,7 +20,7 @@ from typing import Any
 
 from autodiff import backend
 from autodiff.graph import raw_namespace, set_grad_enabled
-from autodiff.state import flags, physical
+from autodiff.state import flags, physical, shared
 from autodiff.tensor import Tensor
 
 
@@ -150,7 +150,7 @@ def backprop(
             if op is None:
                 continue
             parents = v._parents
-            if flags.inplace_writes != v._recorded_at:  # some tensor was written since v was made
+            if shared.inplace_writes != v._recorded_at:  # some tensor was written since v was made
                 _check_versions(v, parents)
             if ns is None:
                 ns = tensor_namespace() if tensor_mode else raw_namespace(backend.array_module(v.data))
@@ -212,13 +212,28 @@ def _seed(output: Tensor, grad: Any, name: str, tensor_mode: bool) -> Any:
         seed = backend.array_module(output.data).ones_like(output.data)
         return Tensor(seed) if tensor_mode else seed
     if not isinstance(grad, Tensor):
+        if backend.is_array(grad) and backend.device_of(grad) != output.device:
+            raise _seed_device_error(name, backend.device_of(grad), output)
         from autodiff.creation import tensor
 
         grad = tensor(grad, dtype=output.dtype, device=output.device)
+    _check_seed_device(grad, output, name)
     if grad.shape != output.shape:
         raise RuntimeError(f"{name}: grad has shape {grad.shape} but the output has shape {output.shape}")
     grad = grad.astype(output.dtype) if grad.dtype != output.dtype else grad
     return grad if tensor_mode else grad.data
+
+
+def _seed_device_error(name: str, device: str, output: Tensor) -> ValueError:
+    return ValueError(
+        f"{name}: grad is on device '{device}' but the output (shape {output.shape}) is on "
+        f"'{output.device}'; nothing is moved implicitly: pass grad.to('{output.device}')"
+    )
+
+
+def _check_seed_device(grad: Tensor, output: Tensor, name: str) -> None:
+    if type(grad.data) is not type(output.data):
+        raise _seed_device_error(name, grad.device, output)
 
 
 def _check_output(output: Any, name: str) -> None:
@@ -287,6 +302,7 @@ def gradients(
                 raise RuntimeError(
                     f"gradients(batched=True): each grad_output must be a Tensor of shape (batch, *{o.shape})"
                 )
+            _check_seed_device(g, o, "gradients")
             if o._levels and flags.vmap_levels:
                 g = _seed_per_example(g, o)
             seeds.append(g if tensor_mode else g.data)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,9 +24,7 @@ from autodiff.graph import Primitive, raw_namespace
 from autodiff.state import flags
 from autodiff.tensor import Tensor
 
-_active: dict[int, tuple[int, ...]] = {}  # open level -> batch shape of its tangents
 _counter = itertools.count(1)
-_ceiling = [math.inf]  # rules of level L see only levels below L
 
 
 @contextlib.contextmanager
@@ -36,12 +33,12 @@ def level(batch: tuple[int, ...] = ()) -> Iterator[int]:
     if batch and flags.vmap_levels:
         raise NotImplementedError("forward mode with a batch of tangents (jacfwd, hessian) inside vmap")
     number = next(_counter)
-    _active[number] = tuple(batch)
+    flags.tangent_batches[number] = tuple(batch)
     flags.forward_levels += 1
     try:
         yield number
     finally:
-        del _active[number]
+        del flags.tangent_batches[number]
         flags.forward_levels -= 1
 
 
@@ -49,7 +46,7 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
     """A view of ``x`` (same graph vertex for reverse mode) carrying ``tangent`` at a level."""
     from autodiff.ops.shape import alias
 
-    expected = _active[number] + x.shape
+    expected = flags.tangent_batches[number] + x.shape
     if tangent.shape != expected:
         raise ValueError(
             f"jvp: tangent of shape {tangent.shape} for a primal of shape {x.shape} (expected {expected})"
@@ -70,7 +67,7 @@ def tangent_of(y: Tensor, number: int) -> Tensor:
     found = (y._tangents or {}).get(number)
     if found is None:
         xp = backend.array_module(y.data)
-        found = Tensor(xp.zeros(_active[number] + tuple(y.data.shape), dtype=y.dtype))
+        found = Tensor(xp.zeros(flags.tangent_batches[number] + tuple(y.data.shape), dtype=y.dtype))
     found._levels = y._levels  # the same physical layout as y (no tangent batch inside vmap)
     return found
 
@@ -109,35 +106,39 @@ def propagate(prim: Primitive, out: Tensor, args: tuple, params: dict) -> None:
     """Give ``out`` its tangent at every open level its arguments carry (called by ``apply``)."""
     if not prim.differentiable:
         return
-    ceiling = _ceiling[0]
+    ceiling = flags.ceiling
     present = sorted(
         {
             n
             for a in args
             if isinstance(a, Tensor) and a._tangents
             for n in a._tangents
-            if n in _active and n < ceiling
+            if n in flags.tangent_batches and n < ceiling
         }
     )
     for number in present:
         tangents = [a._tangents.get(number) if isinstance(a, Tensor) and a._tangents else None for a in args]
-        nested = any(n < number for n in _active)
+        nested = any(n < number for n in flags.tangent_batches)
         recorded = flags.grad_enabled and any(
             isinstance(a, Tensor) and a.requires_grad
             for a in (*args, *(t for t in tangents if t is not None))
         )
-        _ceiling[0] = number
+        flags.ceiling = number
         try:
             if nested or recorded:
                 from autodiff import ops
 
-                result = _output_tangent(prim, ops, tangents, out, args, params, _active[number])
+                result = _output_tangent(
+                    prim, ops, tangents, out, args, params, flags.tangent_batches[number]
+                )
             else:
                 ns = raw_namespace(backend.array_module(out.data))
                 raw_args = [a.data if isinstance(a, Tensor) else a for a in args]
                 raw_tangents = [None if t is None else t.data for t in tangents]
-                raw = _output_tangent(prim, ns, raw_tangents, out.data, raw_args, params, _active[number])
+                raw = _output_tangent(
+                    prim, ns, raw_tangents, out.data, raw_args, params, flags.tangent_batches[number]
+                )
                 result = Tensor(backend.normalize(raw, type(out.data)))
         finally:
-            _ceiling[0] = ceiling
+            flags.ceiling = ceiling
         out._tangents = {**(out._tangents or {}), number: result}

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from autodiff import backend
-from autodiff.state import flags
+from autodiff.state import flags, shared
 from autodiff.tensor import Tensor
 
 PRIMITIVES: dict[str, Primitive] = {}
@@ -41,6 +41,11 @@ class _GradMode(contextlib.ContextDecorator):
 
     def __exit__(self, *exc):
         flags.grad_enabled = self.previous
+
+    def _recreate_cm(self):
+        """A fresh context per call of a decorated function: calls in several threads (or
+        recursive calls) each restore their own previous mode."""
+        return type(self)(self.enabled)
 
 
 def no_grad() -> contextlib.ContextDecorator:
@@ -158,8 +163,8 @@ class Primitive:
             if params:
                 t._params = params
             t._args = datas  # the arrays as this operation saw them: what the VJP rules use
-            if flags.inplace_writes:
-                t._recorded_at = flags.inplace_writes
+            if shared.inplace_writes:
+                t._recorded_at = shared.inplace_writes
             if flags.anomaly:
                 t._trace = _user_frames()
             if flags.scope is not None:

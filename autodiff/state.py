@@ -1,22 +1,39 @@
-"""The engine's global switches, in one place (read on every operation, so plain attributes)."""
+"""The engine's switches, in one place.
+
+Modes (grad recording, anomaly detection, open forward-mode and vmap levels, name scopes) are
+per thread, as in PyTorch: a ``no_grad()`` in one thread never turns recording off in another.
+Only the in-place write counter is shared by every thread, since tensors are.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import math
+import threading
 from collections.abc import Iterator
 
 
-class _Flags:
+class _Modes(threading.local):
+    """This thread's modes (each thread starts with the defaults below)."""
+
     grad_enabled = True
     anomaly = False
     forward_levels = 0  # number of open forward-mode (jvp) levels; see autodiff.forward
     vmap_levels = 0  # number of open vmap levels (0 also while ops run on physical arrays)
-    inplace_writes = 0  # in-place writes ever made; backward checks versions only once there are
     scope: tuple[str, ...] | None = None  # names of the nn modules being called (for drawings)
+    ceiling = math.inf  # forward-mode rules of level L see only levels below L
+
+    def __init__(self) -> None:
+        self.vmap_sizes: dict[int, int] = {}  # open vmap level -> its batch size
+        self.tangent_batches: dict[int, tuple[int, ...]] = {}  # open jvp level -> tangent batch shape
 
 
-flags = _Flags()
-vmap_sizes: dict[int, int] = {}  # open vmap level -> its batch size
+class _Shared:
+    inplace_writes = 0  # in-place writes ever made; backward checks versions only once there are
+
+
+flags = _Modes()
+shared = _Shared()
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from autodiff import backend
-from autodiff.state import flags, vmap_sizes
+from autodiff.state import flags, shared
 
 
 class Tensor:
@@ -77,7 +77,7 @@ class Tensor:
         """How many leading axes of ``data`` are batch axes of open vmap levels."""
         depth = 0
         for level in self._levels:
-            if level not in vmap_sizes:
+            if level not in flags.vmap_sizes:
                 break
             depth += 1
         return depth
@@ -86,6 +86,7 @@ class Tensor:
     device = property(lambda self: backend.device_of(self.data), doc="'cpu', 'cuda' or 'strict'.")
     is_leaf = property(lambda self: self._op is None, doc="Made by the user, not by an operation.")
     op_name = property(lambda self: None if self._op is None else self._op.name)
+    scope = property(lambda self: self._scope, doc="The name scopes it was made in (see ad.name_scope).")
     T = property(lambda self: ops.transpose(self), doc="The axes reversed, as NumPy's ``.T``.")
     mT = property(lambda self: ops.swapaxes(self, -1, -2), doc="The last two axes swapped.")
 
@@ -191,53 +192,72 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ in-place operations
-    def _check_inplace(self, what: str) -> None:
-        if self.requires_grad and flags.grad_enabled:
-            kind = "a leaf that requires grad" if self._op is None else "a tensor that is part of a graph"
-            raise RuntimeError(
-                f"{what}: in-place operation on {kind} (shape {self.shape}); use the out-of-place "
-                "operation, or wrap parameter updates in `with ad.no_grad():`"
-            )
-
-    def _write(self, what: str, values: Any, index: Any = Ellipsis) -> Tensor:
-        self._check_inplace(what)
-        values = values.data if isinstance(values, Tensor) else values
-        if isinstance(index, Tensor):
-            index = index.data
-        self.data[index] = values
+    def _write(self, what: str, raw: Any, recorded: Any, other: Any = None, index: Any = Ellipsis) -> Tensor:
+        """An in-place write.  Without gradients to keep, ``raw()`` gives the new values, written
+        into ``data[index]``.  When a gradient must flow (this tensor is part of a graph, or ``other``
+        requires grad), the write is recorded instead, as PyTorch does: ``recorded(old)``
+        computes the new value from a snapshot ``old`` of this vertex, and this tensor becomes
+        that new vertex.  Vertices recorded before the write then refuse to backpropagate
+        through it (the version check).  A leaf that requires grad refuses in-place writes."""
+        if flags.grad_enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            if self.requires_grad and self._op is None:
+                raise RuntimeError(
+                    f"{what}: in-place operation on a leaf that requires grad (shape {self.shape}); use the "
+                    "out-of-place operation, or wrap parameter updates in `with ad.no_grad():`"
+                )
+            old = Tensor.__new__(Tensor)
+            old.__dict__.update(self.__dict__)
+            old.data = self.data.copy()
+            if isinstance(other, Tensor) and other.requires_grad:
+                _redirect(other, self, old)
+            new = recorded(old)
+            self._mark_written()
+            self.data[...] = new.data
+            vertex = {k: v for k, v in new.__dict__.items() if k not in ("data", "grad", "_name")}
+            self.__dict__.update(vertex, _recorded_at=shared.inplace_writes)
+            return self
+        self.data[index] = raw()
         self._mark_written()
         return self
 
     def _mark_written(self) -> None:
         """Record an in-place write: a backward pass through a vertex recorded before it, that
         used this tensor, then raises instead of using the new values."""
-        flags.inplace_writes += 1
-        self._version = flags.inplace_writes
+        shared.inplace_writes += 1
+        self._version = shared.inplace_writes
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._write("__setitem__", value, index)
+        self._write(
+            "__setitem__",
+            lambda: _raw(value),
+            lambda old: ops.setitem(old, index, value),
+            value,
+            _raw_index(index),
+        )
 
     def copy_(self, other: Any) -> Tensor:
-        return self._write("copy_", other)
+        return self._write("copy_", lambda: _raw(other), lambda old: ops.setitem(old, Ellipsis, other), other)
 
     def fill_(self, value: float) -> Tensor:
-        return self._write("fill_", value)
+        return self._write("fill_", lambda: value, lambda old: ops.setitem(old, Ellipsis, value))
 
     def zero_(self) -> Tensor:
-        return self._write("zero_", 0)
+        return self.fill_(0)
 
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return self._write("add_", self.data + alpha * other if alpha != 1.0 else self.data + other)
+        scaled = (lambda o: o) if alpha == 1.0 else (lambda o: alpha * o)
+        return self._write(
+            "add_", lambda: self.data + scaled(_raw(other)), lambda old: old + scaled(other), other
+        )
 
     def sub_(self, other: Any) -> Tensor:
-        return self._write("sub_", self.data - (other.data if isinstance(other, Tensor) else other))
+        return self._write("sub_", lambda: self.data - _raw(other), lambda old: old - other, other)
 
     def mul_(self, other: Any) -> Tensor:
-        return self._write("mul_", self.data * (other.data if isinstance(other, Tensor) else other))
+        return self._write("mul_", lambda: self.data * _raw(other), lambda old: old * other, other)
 
     def div_(self, other: Any) -> Tensor:
-        return self._write("div_", self.data / (other.data if isinstance(other, Tensor) else other))
+        return self._write("div_", lambda: self.data / _raw(other), lambda old: old / other, other)
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other):
@@ -317,6 +337,33 @@ class Tensor:
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
+
+
+def _redirect(root: Tensor, written: Tensor, old: Tensor) -> None:
+    """In the graph of ``root`` (recorded before ``written`` is overwritten, as in
+    ``k.copy_(k * 2)``), make the vertices that used ``written`` use its snapshot ``old``: the
+    value they saw.  Without this the new vertex would be its own ancestor."""
+    seen, stack = set(), [root]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen or not v._parents:
+            continue
+        seen.add(id(v))
+        if any(p is written for p in v._parents):
+            v._parents = tuple(old if p is written else p for p in v._parents)
+            if v._args is not None:
+                v._args = [old.data if p is old else a for p, a in zip(v._parents, v._args, strict=True)]
+        stack.extend(p for p in v._parents if isinstance(p, Tensor) and p.requires_grad and p is not old)
+
+
+def _raw(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
+
+
+def _raw_index(index: Any) -> Any:
+    if isinstance(index, tuple):
+        return tuple(_raw(i) for i in index)
+    return _raw(index)
 
 
 def _method(name: str):

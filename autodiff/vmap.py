@@ -32,7 +32,7 @@ from typing import Any
 from autodiff.graph import Primitive
 from autodiff.ops import composite as ops
 from autodiff.ops import shape as sh
-from autodiff.state import flags, physical, vmap_sizes
+from autodiff.state import flags, physical
 from autodiff.tensor import Tensor
 
 _counter = itertools.count(1)
@@ -41,12 +41,12 @@ _counter = itertools.count(1)
 @contextlib.contextmanager
 def level(size: int) -> Iterator[int]:
     number = next(_counter)
-    vmap_sizes[number] = size
+    flags.vmap_sizes[number] = size
     flags.vmap_levels += 1
     try:
         yield number
     finally:
-        del vmap_sizes[number]
+        del flags.vmap_sizes[number]
         flags.vmap_levels -= 1
 
 
@@ -62,8 +62,8 @@ def mark(t: Tensor, levels: tuple[int, ...]) -> Tensor:
 
 def per_example(x: Tensor) -> Tensor:
     """x batched at every open level, at full size: each example gets its own copy."""
-    levels = tuple(sorted(vmap_sizes))
-    sizes = tuple(vmap_sizes[lv] for lv in levels)
+    levels = tuple(sorted(flags.vmap_sizes))
+    sizes = tuple(flags.vmap_sizes[lv] for lv in levels)
     if active_levels(x) == levels and tuple(x.data.shape[: len(levels)]) == sizes:
         return x
     with physical():
@@ -150,7 +150,7 @@ CONSTANT_OUTPUT = {"eye_like"}  # outputs that never depend on the batch
 def batched_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
     """Run ``prim`` once on the physical arrays of batched arguments (called by Primitive)."""
     levels = tuple(sorted({lv for a in args if isinstance(a, Tensor) for lv in active_levels(a)}))
-    sizes = tuple(vmap_sizes[lv] for lv in levels)
+    sizes = tuple(flags.vmap_sizes[lv] for lv in levels)
     nb = len(levels)
     with physical():
         if prim.name in CONSTANT_OUTPUT:
@@ -182,7 +182,7 @@ def _loop(prim, args, params, nb, sizes, batched, levels) -> Tensor:
 
 def loop(fn: Callable, args: Sequence[Any], batched: Sequence[bool], levels: tuple[int, ...]) -> Tensor:
     """``fn`` applied example by example to physical arguments, the results stacked and marked."""
-    nb, sizes = len(levels), tuple(vmap_sizes[lv] for lv in levels)
+    nb, sizes = len(levels), tuple(flags.vmap_sizes[lv] for lv in levels)
     with physical():
         full = [
             _full(_align(a, levels), nb, sizes, True) if b else a for a, b in zip(args, batched, strict=True)
@@ -207,6 +207,17 @@ def _in_axes(in_axes: int | None | Sequence[int | None], n: int) -> list[int | N
     return axes
 
 
+def _mapped_size(x: Any, axis: Any, position: int) -> int:
+    """The size of the mapped axis of argument ``position``; an axis it does not have raises."""
+    ndim = ops.as_tensor(x).ndim
+    if not isinstance(axis, int) or not -ndim <= axis < ndim:
+        raise ValueError(
+            f"vmap: in_axes={axis!r} for argument {position} of shape {ops.as_tensor(x).shape}: the axis "
+            f"must be an int in [-{ndim}, {ndim}) (or None for an argument that is not mapped)"
+        )
+    return ops.as_tensor(x).shape[axis]
+
+
 def _batch(x: Any, axis: int, number: int) -> Tensor:
     """x with its logical axis ``axis`` made the batch axis of level ``number``."""
     x = ops.as_tensor(x)
@@ -221,6 +232,11 @@ def _unbatch(y: Any, number: int, size: int, out_axis: int) -> Any:
     """An output of f with the batch axis of level ``number`` turned into logical axis out_axis."""
     if not isinstance(y, Tensor):
         return y
+    if not isinstance(out_axis, int) or not -y.ndim - 1 <= out_axis <= y.ndim:
+        raise ValueError(
+            f"vmap: out_axes={out_axis!r} for an output of shape {y.shape}: the batch axis can go at "
+            f"an int position in [-{y.ndim + 1}, {y.ndim}]"
+        )
     levels = active_levels(y)
     with physical():
         if number in levels:
@@ -253,9 +269,7 @@ def vmap(f: Callable, in_axes: int | None | Sequence[int | None] = 0, out_axes: 
     def batched_f(*args: Any) -> Any:
         axes = _in_axes(in_axes, len(args))
         mapped = [
-            ops.as_tensor(a).shape[ax % ops.as_tensor(a).ndim]
-            for a, ax in zip(args, axes, strict=True)
-            if ax is not None
+            _mapped_size(a, ax, k) for k, (a, ax) in enumerate(zip(args, axes, strict=True)) if ax is not None
         ]
         if not mapped or len(set(mapped)) != 1:
             raise ValueError(f"vmap: mapped axes must exist and agree in size, got sizes {mapped}")

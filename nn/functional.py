@@ -233,7 +233,9 @@ def _class_targets(name: str, log_probs: Tensor, target: Tensor) -> Tensor:
 
 
 def _nll(name: str, log_probs: Tensor, target: Tensor, reduction: str) -> Tensor:
-    picked = ad.sum(log_probs * _class_targets(name, log_probs, target), axis=-1)
+    """-sum_c t_c log p_c, with 0 log p taken as 0 even where p = 0 (masked classes, logits -inf)."""
+    weights = _class_targets(name, log_probs, target)
+    picked = ad.sum(ad.where(weights == 0, 0, log_probs * weights), axis=-1)
     return _reduce(name, -picked, reduction)
 
 

@@ -5,7 +5,7 @@ recorded (``create_graph=True``) or forward-mode tangents flow through it, the r
 ``ns.exp``, ``ns.sum``, ... from here, and so are differentiated again.
 """
 
-from autodiff.creation import ones_like, zeros_like
+from autodiff.creation import full_like, ones_like, zeros_like
 from autodiff.ops import elementwise, linalg, reduce, shape
 from autodiff.ops.composite import (
     all,
@@ -26,6 +26,7 @@ from autodiff.ops.composite import (
     gelu,
     getitem,
     leaky_relu,
+    log_sigmoid,
     log_softmax,
     logsumexp,
     matmul,
@@ -39,6 +40,7 @@ from autodiff.ops.composite import (
     permute,
     prod,
     reshape,
+    setitem,
     softmax,
     split,
     squeeze,

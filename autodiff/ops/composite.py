@@ -123,7 +123,13 @@ def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tens
 
 
 def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    return ew.sqrt(var(x, axis, keepdims, ddof))
+    """||x - mean(x)|| / sqrt(count - ddof): through the norm, whose derivative at 0 is 0 (so the
+    gradient is 0, not NaN, when all entries are equal)."""
+    x = as_tensor(x)
+    axes = normalize_axes("std", axis, x.ndim)
+    count = math.prod(x.shape[a] for a in axes)
+    centred = x - mean(x, axes, keepdims=True)
+    return rd.norm(centred, axis=axes, keepdims=bool(keepdims)) / math.sqrt(count - ddof)
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -164,6 +170,11 @@ def clip(x: Any, a_min: float | None = None, a_max: float | None = None) -> Tens
     return ew.clip(as_tensor(x), lo=a_min, hi=a_max)
 
 
+def log_sigmoid(x: Any) -> Tensor:
+    """log sigmoid(x) = -softplus(-x): finite for every x (log(sigmoid(x)) is -inf below -745)."""
+    return -ew.softplus(-as_tensor(x))
+
+
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     x = as_tensor(x)
     return ew.where(x > 0, x, negative_slope * x)
@@ -176,9 +187,13 @@ def gelu(x: Any) -> Tensor:
 
 
 def astype(x: Any, dtype: Any) -> Tensor:
+    """A copy of another dtype; differentiable between floating dtypes, while a cast to an
+    integer or boolean dtype cuts the graph (its result requires no gradient)."""
     x = as_tensor(x)
     dtype = backend.resolve_dtype(dtype)
-    return x if x.dtype == dtype else ew.astype(x, dtype=dtype)
+    if x.dtype == dtype:
+        return x
+    return ew.astype(x, dtype=dtype) if backend.is_floating(dtype) else ew.cast(x, dtype=dtype)
 
 
 # ------------------------------------------------------------------------- shapes
@@ -449,6 +464,33 @@ def getitem(x: Any, index: Any) -> Tensor:
     if perm is not None:
         x = transpose(x, perm)
     return sh.getitem(x, index=index)
+
+
+def setitem(x: Any, index: Any, values: Any) -> Tensor:
+    """x after ``x[index] = values``, out of place (JAX's ``x.at[index].set(values)``): the
+    gradient reaches x where it was not overwritten and ``values`` where they were written (the
+    last write wins for repeated indices, as in NumPy).  ``t[index] = v`` on a tensor records this
+    when a gradient must flow."""
+    x = as_tensor(x)
+    values = as_tensor(values, like=x)
+    if values.requires_grad and not backend.is_floating(x.dtype):
+        raise TypeError(
+            f"setitem: writing values that require grad into a tensor of dtype {x.dtype} would drop "
+            "their gradient; make the tensor floating first (.astype('float64'))"
+        )
+    cells = getitem(reshape(Tensor(backend.namespace(x.device).arange(x.size)), x.shape), index)
+    try:
+        flat = reshape(broadcast_to(values, cells.shape), (-1,))
+    except ValueError:
+        raise ValueError(
+            f"setitem: values of shape {values.shape} do not broadcast to x[index] of shape {cells.shape}"
+        ) from None
+    xp = backend.array_module(cells.data)
+    source = xp.full(x.size, -1, dtype=cells.dtype)  # which value each cell of x receives, or -1
+    source[xp.reshape(cells.data, (-1,))] = xp.arange(cells.size, dtype=cells.dtype)
+    written = Tensor(xp.reshape(source >= 0, x.shape))
+    taken = Tensor(xp.reshape(xp.maximum(source, 0), x.shape))
+    return ew.where(written, astype(flat[taken], x.dtype), x)
 
 
 # ------------------------------------------------------------------------- products

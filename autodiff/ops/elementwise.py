@@ -5,7 +5,7 @@ same formula ``f'(x) * g``: each rule below serves as VJP and JVP alike (the eng
 cotangents over broadcast axes and pads tangents with unit axes).  Each rule is the partial
 derivative written with tensor operations, ``ns`` being the array namespace (see
 :mod:`autodiff.graph`).  Conventions at kinks: relu'(0) = 0, |x|'(0) = 0, ties of
-maximum/minimum split the gradient evenly.
+maximum/minimum split the gradient evenly, NaN arguments of maximum/minimum get it whole.
 """
 
 from __future__ import annotations
@@ -31,14 +31,20 @@ sin = elementwise("sin", lambda xp, x: xp.sin(x), lambda ns, g, out, x: g * ns.c
 cos = elementwise("cos", lambda xp, x: xp.cos(x), lambda ns, g, out, x: -g * ns.sin(x))
 tan = elementwise("tan", lambda xp, x: xp.tan(x), lambda ns, g, out, x: g * (1 + out * out))
 tanh = elementwise("tanh", lambda xp, x: xp.tanh(x), lambda ns, g, out, x: g * (1 - out * out))
-# sigmoid(x) = (1 + tanh(x/2)) / 2: no overflow for any x.
-sigmoid = elementwise(
-    "sigmoid", lambda xp, x: 0.5 + 0.5 * xp.tanh(0.5 * x), lambda ns, g, out, x: g * out * (1 - out)
-)
-# softplus(x) = log(1 + e^x); its derivative sigmoid(x) = exp(x - softplus(x)), computed stably.
-softplus = elementwise(
-    "softplus", lambda xp, x: xp.logaddexp(0, x), lambda ns, g, out, x: g * ns.exp(x - out)
-)
+
+
+def _sigmoid_forward(xp, x):
+    """sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0, with e = e^-|x|:
+    relative accuracy on both tails, where (1 + tanh(x/2)) / 2 cancels and 1 / (1 + e^-x)
+    overflows."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1, e) / (1 + e)
+
+
+# sigmoid'(x) = sigmoid(x) sigmoid(-x), accurate on both tails (1 - sigmoid(x) is not).
+sigmoid = elementwise("sigmoid", _sigmoid_forward, lambda ns, g, out, x: g * out * ns.sigmoid(-x))
+# softplus(x) = log(1 + e^x) = logaddexp(0, x), with softplus'(x) = sigmoid(x).
+softplus = elementwise("softplus", lambda xp, x: xp.logaddexp(0, x), lambda ns, g, out, x: g * ns.sigmoid(x))
 relu = elementwise("relu", lambda xp, x: xp.maximum(x, 0), lambda ns, g, out, x: g * (x > 0))
 abs = elementwise("abs", lambda xp, x: xp.abs(x), lambda ns, g, out, x: g * ns.sign(x))
 sign = elementwise("sign", lambda xp, x: xp.sign(x), differentiable=False)
@@ -83,23 +89,41 @@ def _log_base(ns, x):
     return ns.log(ns.where(x == 0, 1, x))
 
 
+def _power_base_partial(ns, g, out, x, y):
+    """d(x^y)/dx = y x^(y-1), taken as 0 where y = 0 (x^0 = 1 for every x, even x = 0, where
+    y x^(y-1) would be 0 * inf); the exponent is made safe first, so no NaN appears in the
+    derivative of this rule either (PyTorch's convention)."""
+    if isinstance(y, int | float):
+        return g * y * x ** (y - 1) if y != 0 else g * 0
+    zero = y == 0
+    return g * ns.where(zero, 0, y * x ** (ns.where(zero, 1, y) - 1))
+
+
 power = elementwise(
     "power",
     lambda xp, x, y: x**y,
-    lambda ns, g, out, x, y: g * y * x ** (y - 1),
+    _power_base_partial,
     lambda ns, g, out, x, y: g * out * _log_base(ns, x),
 )
+
+
+# Ties split the gradient evenly; where an argument is NaN (so is the result), each argument
+# gets the whole gradient, as in PyTorch: only a strictly smaller (larger) argument gets none.
+def _extremum_share(x, y, loses):
+    return ~loses - 0.5 * (x == y)
+
+
 maximum = elementwise(
     "maximum",
     lambda xp, x, y: xp.maximum(x, y),
-    lambda ns, g, out, x, y: g * ((x > y) + 0.5 * (x == y)),
-    lambda ns, g, out, x, y: g * ((y > x) + 0.5 * (x == y)),
+    lambda ns, g, out, x, y: g * _extremum_share(x, y, x < y),
+    lambda ns, g, out, x, y: g * _extremum_share(x, y, y < x),
 )
 minimum = elementwise(
     "minimum",
     lambda xp, x, y: xp.minimum(x, y),
-    lambda ns, g, out, x, y: g * ((x < y) + 0.5 * (x == y)),
-    lambda ns, g, out, x, y: g * ((y < x) + 0.5 * (x == y)),
+    lambda ns, g, out, x, y: g * _extremum_share(x, y, x > y),
+    lambda ns, g, out, x, y: g * _extremum_share(x, y, y > x),
 )
 where = elementwise(
     "where",
@@ -123,6 +147,7 @@ isfinite = elementwise("isfinite", lambda xp, x: xp.isfinite(x), differentiable=
 isnan = elementwise("isnan", lambda xp, x: xp.isnan(x), differentiable=False)
 
 # ------------------------------------------------------------------------- casts
+cast = elementwise("cast", lambda xp, x, dtype: x.astype(dtype), differentiable=False)  # to int/bool
 astype = Primitive(
     "astype",
     lambda xp, x, dtype: x.astype(dtype),

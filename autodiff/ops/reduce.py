@@ -8,6 +8,8 @@ broadcasts.  Ties in max/min split the gradient evenly among the maximal entries
 
 from __future__ import annotations
 
+import math
+
 from autodiff.graph import Primitive
 
 
@@ -72,9 +74,15 @@ def _logsumexp_forward(xp, x, axis, keepdims):
 
 
 def _softmax_of(ns, out, x, axis, keepdims):
-    """exp(x - logsumexp(x)); zero (not NaN) when every entry is -inf."""
+    """exp(x - logsumexp(x)), the derivative of logsumexp: zero (not NaN) when every entry is
+    -inf, and where some entries are +inf (so is logsumexp), 1/k on each of those k entries and
+    0 on the finite ones (the limit).  Exponents are made finite first, so that the derivative of
+    this rule has no NaN either."""
     lse = keep(ns, out, axis, keepdims)
-    return ns.exp(x - ns.where(ns.isfinite(lse), lse, 0))
+    infinite = lse == math.inf
+    shifted = ns.exp(ns.where(infinite, 0, x - ns.where(ns.isfinite(lse), lse, 0)))  # 1 where infinite
+    top = ns.where(x == math.inf, shifted, 0)
+    return ns.where(infinite, top / ns.where(infinite, ns.sum(top, axis=axis, keepdims=True), 1), shifted)
 
 
 logsumexp = Primitive(
