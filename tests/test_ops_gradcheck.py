@@ -36,6 +36,7 @@ UNARY = {
     "tanh": ad.tanh,
     "sigmoid": ad.sigmoid,
     "softplus": ad.softplus,
+    "log_sigmoid": ad.log_sigmoid,
     "relu": ad.relu,
     "leaky_relu": lambda x: ad.leaky_relu(x, 0.1),
     "gelu": ad.gelu,
@@ -168,6 +169,9 @@ SHAPE_OPS = {
     "bool_mask": (lambda x: x[x.detach() > 0], (3, 4)),
     "mixed_index": (lambda x: x[1:, [0, 0, 2]], (3, 4)),
     "astype": (lambda x: ad.astype(x, "float32").astype("float64") * 2, (3,)),
+    "setitem": (lambda x: ad.setitem(x * x, (1, slice(None, 2)), ad.sin(x[0, 1:])), (3, 3)),
+    "setitem_repeated": (lambda x: ad.setitem(x, [0, 2, 0], ad.flip(x, 0) ** 2) * x, (3, 2)),
+    "setitem_broadcast": (lambda x: ad.setitem(x, (slice(None), 0), x[0, 1] * 3), (2, 3)),
 }
 
 
@@ -208,6 +212,16 @@ def test_einsum_three_operands():
         make((3, 4), seed=1),
         make((4,), seed=2),
     )
+
+
+def test_setitem_values_and_gradient_by_hand():
+    x = ad.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+    v = ad.tensor([[10.0, 20.0], [30.0, 40.0]], requires_grad=True)
+    y = ad.setitem(x, [0, 2, 0], ad.concatenate([v, v[:1]]))  # row 0 written twice: the last wins
+    np.testing.assert_array_equal(y.numpy(), [[10.0, 20.0], [3.0, 4.0], [30.0, 40.0]])
+    (y * ad.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(v.grad.numpy(), [[1.0, 2.0], [5.0, 6.0]])
 
 
 def test_composite_expression():
