@@ -31,7 +31,9 @@ _counter = itertools.count(1)
 def level(batch: tuple[int, ...] = ()) -> Iterator[int]:
     """Open a forward-mode level whose tangents carry leading axes ``batch``."""
     if batch and flags.vmap_levels:
-        raise NotImplementedError("forward mode with a batch of tangents (jacfwd, hessian) inside vmap")
+        from autodiff.vmap import Unbatched
+
+        raise Unbatched("forward mode with a batch of tangents (jacfwd, hessian) inside vmap")
     number = next(_counter)
     flags.tangent_batches[number] = tuple(batch)
     flags.forward_levels += 1
@@ -83,17 +85,11 @@ def _pad(ns: Any, t: Any, x: Any, ndim: int) -> Any:
 def _output_tangent(
     prim: Primitive, ns: Any, tangents: list, out: Any, args: Any, params: dict, batch: tuple
 ) -> Any:
-    if callable(prim.jvp):
-        result = prim.jvp(ns, tangents, out, *args, **params)
-    else:
-        result = None
-        for i, t in enumerate(tangents):
-            if t is None:
-                continue
-            if prim.broadcasts:
-                t = _pad(ns, t, args[i], out.ndim)
-            term = prim.jvp[i](ns, t, out, *args, **params)
-            result = term if result is None else result + term
+    if prim.broadcasts:
+        tangents = [
+            None if t is None else _pad(ns, t, a, out.ndim) for t, a in zip(tangents, args, strict=True)
+        ]
+    result = prim.jvp(ns, tangents, out, *args, **params)
     target = batch + tuple(out.shape)
     if tuple(result.shape) != target:
         result = ns.broadcast_to(result, target)
@@ -103,7 +99,7 @@ def _output_tangent(
 
 
 def propagate(prim: Primitive, out: Tensor, args: tuple, params: dict) -> None:
-    """Give ``out`` its tangent at every open level its arguments carry (called by ``apply``)."""
+    """Give ``out`` its tangent at every open level its arguments carry (called by ``Primitive.__call__``)."""
     if not prim.differentiable:
         return
     ceiling = flags.ceiling

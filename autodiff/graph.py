@@ -20,7 +20,7 @@ import contextlib
 import functools
 import os
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from autodiff import backend
@@ -97,32 +97,44 @@ def _user_frames() -> list[traceback.FrameSummary]:
 
 # ----------------------------------------------------------------------------- primitives
 class Primitive:
-    """One operation: ``forward(xp, *arrays, **params)`` and per-argument derivative rules.
+    """One operation, declared once with every rule a transformation needs (JAX's primitives):
 
-    ``vjp[i](ns, g, out, *args, **params)`` returns the cotangent of argument i given the
-    cotangent ``g`` of the output: ``(d f / d x_i)^T g``.  ``jvp[i](ns, t, out, *args, **params)``
-    returns argument i's contribution ``(d f / d x_i) t`` to the output tangent.  Both must accept
-    extra leading (batch) axes on ``g`` / ``t``.  ``broadcasts`` marks operations with NumPy
-    broadcasting: the engine then sums cotangents back to each argument's shape and left-pads
-    tangents with unit axes, so the rules themselves stay one line.
+    - ``forward(xp, *arrays, **params)``: the evaluation on raw arrays of namespace ``xp``;
+    - ``vjp``: one rule per argument, ``vjp[i](ns, g, out, *args, **params) = (d f / d x_i)^T g``
+      (:func:`per_argument` makes the rules of a variadic primitive from one);
+    - ``jvp(ns, tangents, out, *args, **params) = sum_i (d f / d x_i) t_i``, ``tangents[i]``
+      None for an argument without one (:func:`sum_of` makes it from per-argument terms);
+    - ``batch``: how ``vmap`` runs it on arguments with leading batch axes (a rule of
+      :mod:`autodiff.ops.batching`).
+
+    Derivative rules accept extra leading (batch) axes on ``g`` / ``t``.  ``broadcasts`` marks
+    operations with NumPy broadcasting: the engine then sums cotangents back to each argument's
+    shape and left-pads tangents with unit axes, so the rules themselves stay one line.  A
+    primitive without derivative (``differentiable=False``) has no vjp or jvp.
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "differentiable")
+    __slots__ = ("name", "forward", "vjp", "jvp", "batch", "broadcasts", "differentiable")
 
     def __init__(
         self,
         name: str,
         forward: Callable[..., Any],
-        vjp: tuple[Callable[..., Any], ...] = (),
-        jvp: tuple[Callable[..., Any], ...] = (),
+        vjp: Any = (),
+        jvp: Callable[..., Any] | None = None,
         *,
+        batch: Callable[..., Any],
         broadcasts: bool = False,
         differentiable: bool = True,
     ):
+        if name in PRIMITIVES:
+            raise ValueError(f"Primitive: the name '{name}' is taken already; give the new primitive another")
+        if differentiable and (jvp is None or not vjp):
+            raise ValueError(f"Primitive '{name}': a differentiable primitive needs vjp and jvp rules")
         self.name = name
         self.forward = forward
         self.vjp = vjp
         self.jvp = jvp
+        self.batch = batch
         self.broadcasts = broadcasts
         self.differentiable = differentiable
         PRIMITIVES[name] = self
@@ -187,6 +199,31 @@ def _device_error(prim: Primitive, args: tuple) -> ValueError:
         f"{prim.name}: arguments live on different devices ({described}); nothing is moved "
         "implicitly: move them with .to(device) first"
     )
+
+
+class per_argument:  # noqa: N801  (used like a tuple of rules)
+    """The VJP rules of a variadic primitive: ``rules[i]`` is ``rule(..., position=i)``."""
+
+    def __init__(self, rule: Callable[..., Any]):
+        self.rule = rule
+
+    def __getitem__(self, position: int) -> Callable[..., Any]:
+        return lambda *args, **params: self.rule(*args, position=position, **params)
+
+
+def sum_of(*terms: Callable[..., Any] | None) -> Callable[..., Any]:
+    """A JVP rule from per-argument terms ``term_i(ns, t_i, out, *args, **params)``:
+    ``sum_i (d f / d x_i) t_i`` over the arguments that carry a tangent."""
+
+    def jvp(ns: Any, tangents: Sequence[Any], out: Any, *args: Any, **params: Any) -> Any:
+        total = None
+        for term, t in zip(terms, tangents, strict=False):
+            if t is not None and term is not None:
+                value = term(ns, t, out, *args, **params)
+                total = value if total is None else total + value
+        return total
+
+    return jvp
 
 
 # ----------------------------------------------------------------------------- namespaces

@@ -253,8 +253,11 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
 
 
 def hessian(f: Callable, argnums: int = 0, mode: str = "fwd-rev", chunk_size: int | None = None) -> Callable:
-    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse, default) or
-    ``jacrev(grad(f))`` (``mode="rev-rev"``)."""
+    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse, the default,
+    as JAX's ``hessian``: the gradient's graph is never recorded, so memory stays one gradient
+    pass plus a chunk of tangents) or ``jacrev(grad(f))`` (``mode="rev-rev"``: the gradient's
+    graph is recorded once and reused by every chunk).  ``landscape.hessian`` defaults to
+    rev-rev instead: for the dense Hessians of networks it measured ~30% faster."""
     if mode == "fwd-rev":
         return jacfwd(grad(f, argnums), argnums, chunk_size)
     if mode == "rev-rev":

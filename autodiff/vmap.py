@@ -3,13 +3,9 @@
 Inside ``vmap(f)``, a *batched* tensor keeps its batch axis physically in front of its data
 (``_levels`` names the vmap levels of its leading axes, outermost first), while the code of
 ``f`` sees the *logical* shape, without it.  Every operation on batched tensors runs once, on
-the physical arrays, after a *batching rule* puts its arguments and parameters in a form where
-the extra leading axes act as batch axes — the same property the derivative rules already
-have (see ``autodiff/ops``): elementwise and matmul arguments are left-padded with unit axes,
-reshape/transpose/broadcast_to get the batch axes prepended to their parameters, einsum and
-concatenate see every argument batched.  Reductions, indexing, padding, cumsum need nothing
-(negative axes, a leading ``...``).  An operation without a rule is run example by example (a
-loop, with a warning that says so).
+the physical arrays, after the *batching rule* declared with its primitive puts its arguments
+and parameters in a form where the extra leading axes act as batch axes — the same property the
+derivative rules already have (see :mod:`autodiff.ops.batching`).
 
 The graph recorded meanwhile is an ordinary graph of the physical arrays, so ``grad``,
 ``vjp`` and ``jacrev`` inside ``vmap`` work unchanged; an input that ``grad`` watches inside
@@ -24,7 +20,6 @@ import contextlib
 import functools
 import itertools
 import math
-import string
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -32,10 +27,17 @@ from typing import Any
 from autodiff.graph import Primitive
 from autodiff.ops import composite as ops
 from autodiff.ops import shape as sh
+from autodiff.ops.batching import full, unbatched_output
 from autodiff.state import flags, physical
 from autodiff.tensor import Tensor
 
 _counter = itertools.count(1)
+
+
+class Unbatched(NotImplementedError):
+    """Raised by the engine for a computation it cannot batch (forward mode with a batch of
+    tangents); ``vmap`` then runs ``f`` example by example, with a warning.  Errors raised by
+    the user's code are never caught."""
 
 
 @contextlib.contextmanager
@@ -67,7 +69,7 @@ def per_example(x: Tensor) -> Tensor:
     if active_levels(x) == levels and tuple(x.data.shape[: len(levels)]) == sizes:
         return x
     with physical():
-        return mark(_full(_align(x, levels), len(levels), sizes, True), levels)
+        return mark(full(_align(x, levels), len(levels), sizes, True), levels)
 
 
 # ----------------------------------------------------------------------------- batching rules
@@ -81,115 +83,33 @@ def _align(t: Tensor, levels: tuple[int, ...]) -> Tensor:
     return sh.reshape(t, shape=lead + tuple(logical))
 
 
-def _pad(t: Tensor, nb: int, ndim: int) -> Tensor:
-    """Left-pad the logical axes of a physical batched tensor with unit axes, up to ``ndim``."""
-    logical = t.data.shape[nb:]
-    if len(logical) >= ndim:
-        return t
-    return sh.reshape(t, shape=tuple(t.data.shape[:nb]) + (1,) * (ndim - len(logical)) + tuple(logical))
-
-
-def _full(t: Any, nb: int, sizes: tuple[int, ...], batched: bool) -> Any:
-    """Every batch axis at its full size (for rules that cannot broadcast them)."""
-    if not isinstance(t, Tensor):
-        return t
-    logical = t.data.shape[nb:] if batched else t.data.shape
-    target = sizes + tuple(logical)
-    return t if tuple(t.data.shape) == target else sh.broadcast_to(t, shape=target)
-
-
-def _broadcasting(prim, args, params, nb, sizes, batched):
-    ndims = [
-        a.data.ndim - (nb if b else 0) for a, b in zip(args, batched, strict=True) if isinstance(a, Tensor)
-    ]
-    ndim = max(ndims + [len(params["shape"])] if "shape" in params else ndims)
-    args = [_pad(a, nb, ndim) if b else a for a, b in zip(args, batched, strict=True)]
-    if prim.name == "broadcast_to":
-        params = {**params, "shape": tuple(args[0].data.shape[:nb]) + params["shape"]}
-    return args, params
-
-
-def _reshape(prim, args, params, nb, sizes, batched):
-    return args, {**params, "shape": tuple(args[0].data.shape[:nb]) + params["shape"]}
-
-
-def _transpose(prim, args, params, nb, sizes, batched):
-    return args, {**params, "axes": tuple(range(nb)) + tuple(nb + a for a in params["axes"])}
-
-
-def _concatenate(prim, args, params, nb, sizes, batched):
-    return [_full(a, nb, sizes, b) for a, b in zip(args, batched, strict=True)], params
-
-
-def _einsum(prim, args, params, nb, sizes, batched):
-    letters = "".join(c for c in string.ascii_letters if c not in params["spec"])[:nb]
-    inputs, output = params["spec"].split("->")
-    terms = [letters + t if b else t for t, b in zip(inputs.split(","), batched, strict=True)]
-    args = [_full(a, nb, sizes, True) if b else a for a, b in zip(args, batched, strict=True)]
-    return args, {**params, "spec": ",".join(terms) + "->" + letters + output}
-
-
-def _unchanged(prim, args, params, nb, sizes, batched):
-    return args, params
-
-
-RULES: dict[str, Callable] = {
-    "reshape": _reshape,
-    "transpose": _transpose,
-    "concatenate": _concatenate,
-    "einsum": _einsum,
-}
-# Primitives whose evaluation already treats extra leading axes as batch axes.
-POLYMORPHIC = set(
-    "sum max logsumexp norm prod argmax argmin any all getitem scatter_add pad cumsum alias "
-    "astype to_device".split()
-)
-CONSTANT_OUTPUT = {"eye_like"}  # outputs that never depend on the batch
-
-
 def batched_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
-    """Run ``prim`` once on the physical arrays of batched arguments (called by Primitive)."""
+    """Run ``prim`` once on the physical arrays of batched arguments (called by Primitive),
+    after its batching rule (declared with it, see :mod:`autodiff.ops.batching`)."""
     levels = tuple(sorted({lv for a in args if isinstance(a, Tensor) for lv in active_levels(a)}))
     sizes = tuple(flags.vmap_sizes[lv] for lv in levels)
     nb = len(levels)
     with physical():
-        if prim.name in CONSTANT_OUTPUT:
+        if prim.batch is unbatched_output:
             return prim(*args, **params)
         batched = [
             isinstance(a, Tensor) and bool(a._levels) and bool(set(a._levels) & set(levels)) for a in args
         ]
         aligned = [_align(a, levels) if b else a for a, b in zip(args, batched, strict=True)]
-        if prim.broadcasts:
-            rule = _broadcasting
-        elif prim.name in RULES:
-            rule = RULES[prim.name]
-        elif prim.name in POLYMORPHIC:
-            rule = _unchanged
-        else:
-            return _loop(prim, aligned, params, nb, sizes, batched, levels)
-        new_args, new_params = rule(prim, aligned, params, nb, sizes, batched)
+        new_args, new_params = prim.batch(aligned, params, nb, sizes, batched)
         return mark(prim(*new_args, **new_params), levels)
-
-
-def _loop(prim, args, params, nb, sizes, batched, levels) -> Tensor:
-    warnings.warn(
-        f"vmap: no batching rule for '{prim.name}'; running it once per example (a loop of "
-        f"{math.prod(sizes)})",
-        stacklevel=4,
-    )
-    return loop(functools.partial(prim, **params), args, batched, levels)
 
 
 def loop(fn: Callable, args: Sequence[Any], batched: Sequence[bool], levels: tuple[int, ...]) -> Tensor:
     """``fn`` applied example by example to physical arguments, the results stacked and marked."""
     nb, sizes = len(levels), tuple(flags.vmap_sizes[lv] for lv in levels)
     with physical():
-        full = [
-            _full(_align(a, levels), nb, sizes, True) if b else a for a, b in zip(args, batched, strict=True)
+        whole = [
+            full(_align(a, levels), nb, sizes, True) if b else a for a, b in zip(args, batched, strict=True)
         ]
         flat = [
             ops.reshape(a, (-1,) + tuple(a.data.shape[nb:])) if b else a
-            for a, b in zip(full, batched, strict=True)
+            for a, b in zip(whole, batched, strict=True)
         ]
         results = [
             fn(*[a[i] if b else a for a, b in zip(flat, batched, strict=True)])
@@ -279,7 +199,7 @@ def vmap(f: Callable, in_axes: int | None | Sequence[int | None] = 0, out_axes: 
                 call = [a if ax is None else _batch(a, ax, number) for a, ax in zip(args, axes, strict=True)]
                 out = f(*call)
                 return _map_outputs(lambda y: _unbatch(y, number, size, out_axes), out)
-        except NotImplementedError as reason:
+        except Unbatched as reason:
             warnings.warn(f"vmap: {reason}; falling back to a loop over {size} examples", stacklevel=2)
             results = []
             for i in range(size):

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 import autodiff as ad
-from autodiff.ops.conv import conv_geometry
+from autodiff.ops.conv import conv_geometry, im2col
 from autodiff.random import Generator, resolve
 from autodiff.tensor import Tensor
 
@@ -143,7 +143,7 @@ def _pool(
     if step == kernel:
         x = ad.reshape(x[:, :, : oh * kh, : ow * kw], (n, c, oh, kh, ow, kw))
         return reduce(ad.reshape(ad.transpose(x, (0, 1, 2, 4, 3, 5)), (n, c, oh, ow, kh * kw)), axis=-1)
-    return reduce(ad.im2col(x, kernel=kernel, stride=step), axis=(2, 3))
+    return reduce(im2col(x, kernel=kernel, stride=step), axis=(2, 3))
 
 
 def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:

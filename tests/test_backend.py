@@ -9,6 +9,8 @@ import pytest
 
 import autodiff as ad
 from autodiff import backend
+from autodiff.graph import sum_of
+from autodiff.ops.batching import broadcasting
 from autodiff.strict import StrictDeviceError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -33,15 +35,19 @@ def test_strict_refuses_every_implicit_host_conversion():
     assert t.numpy().tolist() == [1.0, 2.0] and t[1].item() == 2.0
 
 
+SNEAKY = ad.Primitive(
+    "sneaky_square",
+    lambda xp, x: x * x,
+    (lambda ns, g, out, x: g * 2 * np.asarray(x),),  # the planted host round-trip
+    sum_of(lambda ns, t, out, x: t * 2 * x),
+    batch=broadcasting,
+)
+
+
 @pytest.mark.cpu_only
 def test_planted_host_call_in_a_rule_is_caught():
     """A derivative rule that sneaks device data through NumPy fails on the strict device."""
-    sneaky = ad.Primitive(
-        "sneaky_square",
-        lambda xp, x: x * x,
-        (lambda ns, g, out, x: g * 2 * np.asarray(x),),  # the planted host round-trip
-        (lambda ns, t, out, x: t * 2 * x,),
-    )
+    sneaky = SNEAKY
     x = ad.tensor([1.0, 2.0], requires_grad=True)
     sneaky(x).sum().backward()  # on the CPU, NumPy arrays are host arrays: fine
     assert x.grad.numpy().tolist() == [2.0, 4.0]

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from autodiff.graph import sum_of
+from autodiff.ops.batching import broadcasting
 
 
 def lecture_program(x, y):
@@ -332,13 +334,17 @@ def test_comparisons_carry_no_gradient():
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 3.0])
 
 
+WRONG_CUBE = ad.Primitive(
+    "wrong_cube",
+    lambda xp, x: x * x * x,
+    (lambda ns, g, out, x: g * 3 * x,),  # should be 3 x^2
+    sum_of(lambda ns, t, out, x: t * 3 * x * x),
+    batch=broadcasting,
+)
+
+
 def test_gradcheck_catches_a_wrong_rule_and_names_the_entry():
-    wrong = ad.Primitive(
-        "wrong_cube",
-        lambda xp, x: x * x * x,
-        (lambda ns, g, out, x: g * 3 * x,),  # should be 3 x^2
-        (lambda ns, t, out, x: t * 3 * x * x,),
-    )
+    wrong = WRONG_CUBE
     x = ad.tensor([0.5, 2.0])
     with pytest.raises(
         ad.GradcheckError,

@@ -196,6 +196,7 @@ LINALG = {
     "einsum_batch": (lambda a, b: ad.einsum("...ij,...jk", a, b), (2, 2, 3), (2, 3, 2)),
     "einsum_trace_like": (lambda a, b: ad.einsum("ij,ij->", a, b), (2, 3), (2, 3)),
     "outer": (lambda a, b: ad.outer(a, b), (3,), (2,)),
+    "dot_nd": (lambda a, b: ad.dot(a, b), (2, 3), (4, 3, 2)),
 }
 
 
@@ -203,6 +204,14 @@ LINALG = {
 def test_linalg(name):
     f, sa, sb = LINALG[name]
     check(f, make(sa, seed=3), make(sb, seed=4))
+
+
+@pytest.mark.parametrize(
+    "shapes", [((2, 3, 4), (2, 4, 5)), ((3,), (2, 3, 4)), ((2, 3), (3,)), ((), (2, 2)), ((3,), (3,))], ids=str
+)
+def test_dot_is_numpy_dot(shapes):
+    a, b = (np.random.default_rng(k).standard_normal(s) for k, s in enumerate(shapes))
+    np.testing.assert_allclose(ad.dot(ad.tensor(a), ad.tensor(b)).numpy(), np.dot(a, b), rtol=1e-14)
 
 
 def test_einsum_three_operands():

@@ -93,4 +93,10 @@ from autodiff.ops.elementwise import (
 from autodiff.ops.reduce import eye_like
 from autodiff.ops.shape import scatter_add
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# What ``import autodiff`` shows: every op by its NumPy name, without the submodules and the
+# internals that derivative rules call through this namespace (``ns.scatter_add``, ...).
+INTERNAL = {"batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape"}
+INTERNAL |= {"cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
+__all__ = sorted(
+    name for name in dir() if not name.startswith("_") and name not in INTERNAL and name != "INTERNAL"
+)

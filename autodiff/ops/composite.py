@@ -441,6 +441,11 @@ def _getitem_per_example(x: Tensor, index: Any) -> Tensor:
     from autodiff.vmap import active_levels, loop
 
     entries = index if isinstance(index, tuple) else (index,)
+    if builtins.any(isinstance(i, Tensor) and i.dtype == bool for i in entries):
+        raise ValueError(
+            "getitem: a boolean mask that differs per example inside vmap selects a different number "
+            "of entries per example, so the result has no single shape; use ad.where(mask, x, 0) instead"
+        )
     tensors = [x] + [i for i in entries if isinstance(i, Tensor)]
     levels = tuple(sorted({lv for t in tensors for lv in active_levels(t)}))
     positions = [k for k, i in enumerate(entries) if isinstance(i, Tensor)]
@@ -520,7 +525,23 @@ def matmul(a: Any, b: Any) -> Tensor:
 
 
 def dot(a: Any, b: Any) -> Tensor:
-    return matmul(a, b)
+    """NumPy's dot: a product with a scalar; matmul for operands of at most two axes and for a
+    1-D second operand; otherwise the sum over the last axis of a and the second-to-last of b,
+    ``dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m])`` (not matmul's broadcasting)."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if b.ndim == 1 or (a.ndim <= 2 and b.ndim <= 2):
+        return matmul(a, b)
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"dot: shapes {a.shape} and {b.shape} do not align: {a.shape[-1]} (last axis of the first) "
+            f"!= {b.shape[-2]} (second-to-last axis of the second)"
+        )
+    first = string.ascii_letters[: a.ndim]
+    rest = string.ascii_letters[a.ndim : a.ndim + b.ndim - 1]
+    second = rest[:-1] + first[-1] + rest[-1]
+    return einsum(f"{first},{second}->{first[:-1]}{rest}", a, b)
 
 
 def outer(a: Any, b: Any) -> Tensor:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodiff.graph import Primitive
+from autodiff.graph import Primitive, sum_of
+from autodiff.ops.batching import leading_axes
 from autodiff.ops.composite import as_tensor, pad, reshape
 from autodiff.tensor import Tensor
 
@@ -51,13 +52,17 @@ im2col = Primitive(
     "im2col",
     _im2col_forward,
     (lambda ns, g, out, x, kernel, stride: ns.col2im(g, kernel=kernel, stride=stride, size=x.shape[-2:]),),
-    (lambda ns, t, out, x, kernel, stride: ns.im2col(t, kernel=kernel, stride=stride),),
+    sum_of(lambda ns, t, out, x, kernel, stride: ns.im2col(t, kernel=kernel, stride=stride)),
+    batch=leading_axes,
 )
 col2im = Primitive(
     "col2im",
     _col2im_forward,
     (lambda ns, g, out, cols, kernel, stride, size: ns.im2col(g, kernel=kernel, stride=stride),),
-    (lambda ns, t, out, cols, kernel, stride, size: ns.col2im(t, kernel=kernel, stride=stride, size=size),),
+    sum_of(
+        lambda ns, t, out, cols, kernel, stride, size: ns.col2im(t, kernel=kernel, stride=stride, size=size)
+    ),
+    batch=leading_axes,
 )
 
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import math
 
-from autodiff.graph import Primitive
+from autodiff.graph import Primitive, sum_of
+from autodiff.ops.batching import broadcasting, leading_axes
 
 
 def elementwise(name, forward, *partials, differentiable=True) -> Primitive:
-    """A broadcasting elementwise primitive whose i-th rule is ``g * df/dx_i``."""
-    return Primitive(name, forward, partials, partials, broadcasts=True, differentiable=differentiable)
+    """A broadcasting elementwise primitive whose i-th rule is ``g * df/dx_i`` (VJP and JVP alike)."""
+    jvp = sum_of(*partials) if differentiable else None
+    return Primitive(
+        name, forward, partials, jvp, batch=broadcasting, broadcasts=True, differentiable=differentiable
+    )
 
 
 # ------------------------------------------------------------------------- unary
@@ -152,5 +156,6 @@ astype = Primitive(
     "astype",
     lambda xp, x, dtype: x.astype(dtype),
     (lambda ns, g, out, x, dtype: g.astype(x.dtype),),
-    (lambda ns, t, out, x, dtype: t.astype(dtype),),
+    sum_of(lambda ns, t, out, x, dtype: t.astype(dtype)),
+    batch=leading_axes,
 )

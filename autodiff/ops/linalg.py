@@ -8,9 +8,9 @@ primitive only sees arrays of two or more axes.
 
 from __future__ import annotations
 
-from autodiff.graph import Primitive
+from autodiff.graph import Primitive, per_argument, sum_of
+from autodiff.ops.batching import broadcasting, einsum_spec
 from autodiff.ops.reduce import lead
-from autodiff.ops.shape import _EachArgument
 
 matmul = Primitive(
     "matmul",
@@ -19,10 +19,11 @@ matmul = Primitive(
         lambda ns, g, out, a, b: ns.matmul(g, ns.swapaxes(b, -1, -2)),
         lambda ns, g, out, a, b: ns.matmul(ns.swapaxes(a, -1, -2), g),
     ),
-    (
+    sum_of(
         lambda ns, t, out, a, b: ns.matmul(t, b),
         lambda ns, t, out, a, b: ns.matmul(a, t),
     ),
+    batch=broadcasting,
     broadcasts=True,
 )
 
@@ -65,6 +66,7 @@ def _einsum_jvp(ns, tangents, out, *xs, spec):
 einsum = Primitive(
     "einsum",
     lambda xp, *xs, spec: xp.einsum(spec, *xs),
-    _EachArgument(_einsum_vjp),
+    per_argument(_einsum_vjp),
     _einsum_jvp,
+    batch=einsum_spec,
 )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from autodiff.graph import Primitive
+from autodiff.graph import Primitive, sum_of
+from autodiff.ops.batching import leading_axes, unbatched_output
 
 
 def lead(a, ndim: int) -> tuple:
@@ -40,7 +41,8 @@ sum = Primitive(
     "sum",
     lambda xp, x, axis, keepdims: xp.sum(x, axis=axis, keepdims=keepdims),
     (_sum_vjp,),
-    (_sum_jvp,),
+    sum_of(_sum_jvp),
+    batch=leading_axes,
 )
 
 
@@ -58,11 +60,12 @@ max = Primitive(
             expand(ns, g, out, x, axis, keepdims) * _argmax_share(ns, out, x, axis, keepdims)
         ),
     ),
-    (
+    sum_of(
         lambda ns, t, out, x, axis, keepdims: ns.sum(
             t * _argmax_share(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims
         ),
     ),
+    batch=leading_axes,
 )
 
 
@@ -93,11 +96,12 @@ logsumexp = Primitive(
             expand(ns, g, out, x, axis, keepdims) * _softmax_of(ns, out, x, axis, keepdims)
         ),
     ),
-    (
+    sum_of(
         lambda ns, t, out, x, axis, keepdims: ns.sum(
             t * _softmax_of(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims
         ),
     ),
+    batch=leading_axes,
 )
 
 
@@ -115,11 +119,12 @@ norm = Primitive(
             expand(ns, g, out, x, axis, keepdims) * (x / _safe(ns, out, axis, keepdims))
         ),
     ),
-    (
+    sum_of(
         lambda ns, t, out, x, axis, keepdims: ns.sum(
             t * (x / _safe(ns, out, axis, keepdims)), axis=axis, keepdims=keepdims
         ),
     ),
+    batch=leading_axes,
 )
 
 
@@ -144,9 +149,12 @@ prod = Primitive(
     "prod",
     lambda xp, x, axis=-1, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims),
     (_prod_vjp,),
-    (_prod_jvp,),
+    sum_of(_prod_jvp),
+    batch=leading_axes,
 )
-eye_like = Primitive("eye_like", lambda xp, ref, n: xp.eye(n, dtype=bool), differentiable=False)
+eye_like = Primitive(
+    "eye_like", lambda xp, ref, n: xp.eye(n, dtype=bool), batch=unbatched_output, differentiable=False
+)
 
 
 def _no_derivative(name: str) -> Primitive:
@@ -154,6 +162,7 @@ def _no_derivative(name: str) -> Primitive:
     return Primitive(
         name,
         lambda xp, x, axis, keepdims: getattr(xp, name)(x, axis=axis, keepdims=keepdims),
+        batch=leading_axes,
         differentiable=False,
     )
 

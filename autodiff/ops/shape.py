@@ -8,14 +8,16 @@ rules also work when cotangents and tangents carry extra leading (batch) axes.
 
 from __future__ import annotations
 
-from autodiff.graph import Primitive
+from autodiff.graph import Primitive, per_argument, sum_of
+from autodiff.ops.batching import all_batched, leading_axes, permutation, prepend_to, target_shape
 from autodiff.ops.reduce import lead
 
 reshape = Primitive(
     "reshape",
     lambda xp, x, shape: xp.reshape(x, shape),
     (lambda ns, g, out, x, shape: ns.reshape(g, lead(g, out.ndim) + tuple(x.shape)),),
-    (lambda ns, t, out, x, shape: ns.reshape(t, lead(t, x.ndim) + shape),),
+    sum_of(lambda ns, t, out, x, shape: ns.reshape(t, lead(t, x.ndim) + shape)),
+    batch=prepend_to("shape"),
 )
 
 
@@ -31,18 +33,22 @@ transpose = Primitive(
     "transpose",
     lambda xp, x, axes: xp.transpose(x, axes),
     (lambda ns, g, out, x, axes: ns.transpose(g, _batched(_inverse(axes), g.ndim - len(axes))),),
-    (lambda ns, t, out, x, axes: ns.transpose(t, _batched(axes, t.ndim - len(axes))),),
+    sum_of(lambda ns, t, out, x, axes: ns.transpose(t, _batched(axes, t.ndim - len(axes)))),
+    batch=permutation,
 )
 
 # The identity, as a new vertex: transforms use it to watch an input without touching it.
-alias = Primitive("alias", lambda xp, x: x, (lambda ns, g, out, x: g,), (lambda ns, t, out, x: t,))
+alias = Primitive(
+    "alias", lambda xp, x: x, (lambda ns, g, out, x: g,), sum_of(lambda ns, t, out, x: t), batch=leading_axes
+)
 
 # The engine sums the cotangent back over the broadcast axes (broadcasts=True).
 broadcast_to = Primitive(
     "broadcast_to",
     lambda xp, x, shape: xp.broadcast_to(x, shape),
     (lambda ns, g, out, x, shape: g,),
-    (lambda ns, t, out, x, shape: ns.broadcast_to(t, lead(t, len(shape)) + shape),),
+    sum_of(lambda ns, t, out, x, shape: ns.broadcast_to(t, lead(t, len(shape)) + shape)),
+    batch=target_shape,
     broadcasts=True,
 )
 
@@ -79,27 +85,19 @@ getitem = Primitive(
     "getitem",
     lambda xp, x, index: x[(Ellipsis,) + index],
     (lambda ns, g, out, x, index: ns.scatter_add(g, index=index, shape=_indexed_shape(x, index)),),
-    (lambda ns, t, out, x, index: t[(Ellipsis,) + index],),
+    sum_of(lambda ns, t, out, x, index: t[(Ellipsis,) + index]),
+    batch=leading_axes,
 )
 scatter_add = Primitive(
     "scatter_add",
     _scatter_add_forward,
     (lambda ns, g, out, v, index, shape: g[(Ellipsis,) + index],),
-    (lambda ns, t, out, v, index, shape: ns.scatter_add(t, index=index, shape=shape),),
+    sum_of(lambda ns, t, out, v, index, shape: ns.scatter_add(t, index=index, shape=shape)),
+    batch=leading_axes,
 )
 
 
 # ------------------------------------------------------------------------- joining and padding
-class _EachArgument:
-    """A rule for every position of a variadic primitive: ``rules[i]`` is ``rule(..., position=i)``."""
-
-    def __init__(self, rule):
-        self.rule = rule
-
-    def __getitem__(self, position: int):
-        return lambda *args, **params: self.rule(*args, position=position, **params)
-
-
 def _concatenate_vjp(ns, g, out, *xs, axis, position):
     start = sum(x.shape[axis] for x in xs[:position])
     return g[(Ellipsis, slice(start, start + xs[position].shape[axis])) + (slice(None),) * (-axis - 1)]
@@ -117,8 +115,9 @@ def _concatenate_jvp(ns, tangents, out, *xs, axis):
 concatenate = Primitive(
     "concatenate",
     lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
-    _EachArgument(_concatenate_vjp),
+    per_argument(_concatenate_vjp),
     _concatenate_jvp,
+    batch=all_batched,
 )
 
 
@@ -137,14 +136,16 @@ pad = Primitive(
     "pad",
     _pad_forward,
     (_unpad,),
-    (lambda ns, t, out, x, pad_width: ns.pad(t, ((0, 0),) * (t.ndim - x.ndim) + pad_width),),
+    sum_of(lambda ns, t, out, x, pad_width: ns.pad(t, ((0, 0),) * (t.ndim - x.ndim) + pad_width)),
+    batch=leading_axes,
 )
 
 cumsum = Primitive(
     "cumsum",
     lambda xp, x, axis: xp.cumsum(x, axis=axis),
     (lambda ns, g, out, x, axis: ns.flip(ns.cumsum(ns.flip(g, axis=axis), axis=axis), axis=axis),),
-    (lambda ns, t, out, x, axis: ns.cumsum(t, axis=axis),),
+    sum_of(lambda ns, t, out, x, axis: ns.cumsum(t, axis=axis)),
+    batch=leading_axes,
 )
 
 
@@ -159,5 +160,6 @@ to_device = Primitive(
     "to_device",
     _to_device_forward,
     (lambda ns, g, out, x, device, source: ns.to_device(g, device=source, source=device),),
-    (lambda ns, t, out, x, device, source: ns.to_device(t, device=device, source=source),),
+    sum_of(lambda ns, t, out, x, device, source: ns.to_device(t, device=device, source=source)),
+    batch=leading_axes,
 )
