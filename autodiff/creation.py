@@ -24,7 +24,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: st
 
 def _filled(fill: str, shape: tuple, dtype: Any, device: str | None, requires_grad: bool) -> Tensor:
     xp = backend.namespace(device)
-    data = getattr(xp, fill)(shape_tuple(shape), dtype=backend.resolve_dtype(dtype))
+    data = getattr(xp, fill)(shape_tuple(shape, fill), dtype=backend.resolve_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)
 
 
