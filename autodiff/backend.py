@@ -213,7 +213,10 @@ def asarray(obj: Any, dtype: Any = None, device: str | None = None) -> Any:
     if is_array(obj):
         data = to_device(obj, target)
     else:
-        data = np.asarray(obj)
+        try:
+            data = np.asarray(obj)
+        except ValueError as error:  # ragged nested lists
+            raise ValueError(f"tensor: the data do not form a rectangular array ({error})") from None
         if dtype is None and data.dtype.kind == "f" and data.dtype != _state["dtype"]:
             if not isinstance(obj, np.ndarray | np.generic):
                 data = data.astype(_state["dtype"])

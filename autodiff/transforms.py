@@ -261,6 +261,7 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
                 out, tangent = _jvp_batched(
                     functools.partial(_call_with, f, args, k), [x], [seed], (hi - lo,)
                 )
+                _jacobian_output(out, "jacfwd")
                 columns.append(tangent)
             stacked = ops.concatenate(columns, axis=0)  # (x.size, *out.shape)
             moved = ops.moveaxis(ops.reshape(stacked, (x.size, -1)), 0, -1)

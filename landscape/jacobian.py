@@ -30,7 +30,7 @@ import numpy as np
 import autodiff as ad
 from autodiff import backend
 from autodiff.tensor import Tensor
-from landscape._core import NonFiniteError, check_finite, host, within, xp_of
+from landscape._core import check_finite, host, xp_of
 from landscape.params import ParamSpace, _nn, check_model
 
 MEMORY_BUDGET = 256 * 2**20  # bytes of per-sample gradients alive at once
@@ -41,7 +41,7 @@ def _space(routine: str, model: Any) -> ParamSpace:
     return ParamSpace(model)
 
 
-def _inputs(space: ParamSpace, X: Any, dtype: Any, routine: str = "param_jacobian") -> Tensor:
+def _inputs(space: ParamSpace, X: Any, dtype: Any, routine: str) -> Tensor:
     X = X if isinstance(X, Tensor) else ad.tensor(X, device=space.device)
     if X.device != space.device:
         raise ValueError(f"{routine}: X is on '{X.device}' but the model on '{space.device}'")
@@ -51,7 +51,7 @@ def _inputs(space: ParamSpace, X: Any, dtype: Any, routine: str = "param_jacobia
     return X.astype(dtype) if backend.is_floating(X.dtype) and X.dtype != dtype else X
 
 
-def _values(space: ParamSpace, theta: Any, dtype: Any, routine: str = "param_jacobian") -> dict[str, Tensor]:
+def _values(space: ParamSpace, theta: Any, dtype: Any, routine: str) -> dict[str, Tensor]:
     theta = space.theta() if theta is None else space._check(theta, routine)
     check_finite(routine, "theta (the parameters)", theta)
     return {n: v.detach().astype(dtype) for n, v in space.unflatten(theta).items()}
@@ -110,18 +110,26 @@ def param_jacobian(
     output k on example i, columns in ParamSpace order.  Per-sample gradients, ``chunk_size``
     examples per batched backward pass (default: as many as fit in ``memory_budget`` bytes),
     computed in ``dtype`` (float64 by default) at ``theta`` (default: the model's parameters)."""
-    space = _space("param_jacobian", model)
     dtype = backend.resolve_dtype(dtype)
-    X = _inputs(space, X, dtype)
-    values = _values(space, theta, dtype)
+    return _jacobian(
+        _space("param_jacobian", model), X, theta, chunk_size, dtype, memory_budget, "param_jacobian"
+    )
+
+
+def _jacobian(
+    space: ParamSpace, X: Any, theta: Any, chunk_size: int | None, dtype: Any, budget: int, routine: str
+) -> Tensor:
+    """J (see :func:`param_jacobian`), refusals naming ``routine``."""
+    X = _inputs(space, X, dtype, routine)
+    values = _values(space, theta, dtype, routine)
     xp = xp_of(X)
     jac = None
-    for lo, hi, block in _blocks(space, X, values, space.names, chunk_size, memory_budget):
+    for lo, hi, block in _blocks(space, X, values, space.names, chunk_size, budget):
         if jac is None:
             dim = block.shape[0] // (hi - lo)
             jac = xp.zeros((X.shape[0] * dim, space.p), dtype=dtype)
         jac[lo * dim : hi * dim] = block
-    check_finite("param_jacobian", "the Jacobian (the model's outputs or derivatives)", jac)
+    check_finite(routine, "the Jacobian (the model's outputs or derivatives)", jac)
     return Tensor(jac)
 
 
@@ -251,10 +259,7 @@ def functional_dimension(
     dtype = backend.resolve_dtype(dtype)
     eps = float(np.finfo(dtype).eps)
     if method == "svd":
-        try:
-            jac = param_jacobian(model, X, theta, chunk_size, dtype)
-        except NonFiniteError as error:
-            raise within("functional_dimension", error) from None
+        jac = _jacobian(space, X, theta, chunk_size, dtype, MEMORY_BUDGET, "functional_dimension")
         m, p = jac.shape
         sv = np.sort(host(xp_of(jac).linalg.svd(jac.data, compute_uv=False)))[::-1]
         cut = sv[0] * max(m, p) * eps if tol is None else tol

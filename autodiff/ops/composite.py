@@ -184,6 +184,9 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
     scalar = int | float | np.integer | np.floating
     if builtins.all(b is None or isinstance(b, scalar) for b in (a_min, a_max)):
         return ew.clip(x, lo=a_min, hi=a_max)
+    for b in (a_min, a_max):
+        if not (b is None or isinstance(b, scalar | Tensor | np.ndarray) or backend.is_array(b)):
+            raise TypeError(f"clip: bounds must be numbers, tensors or None, not {type(b).__name__}")
     if a_min is not None:
         a_min = as_tensor(a_min, like=x)
         x = ew.where(x < a_min, a_min, x)
