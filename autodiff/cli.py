@@ -124,11 +124,14 @@ def _add_graph_parser(commands: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "graph" and getattr(args, "expr", "") is None and len(extra) == 1:
-        args.expr = extra.pop()  # an expression starting with '-' ("-x"), taken for an option
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:  # argparse reports mistakes (one line, see Parser) and --help by SystemExit
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "graph" and getattr(args, "expr", "") is None and len(extra) == 1:
+            args.expr = extra.pop()  # an expression starting with '-' ("-x"), taken for an option
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as stop:
+        return int(stop.code or 0)
     try:
         return int(args.func(args) or 0)
     except (ExpressionError, UsageError) as error:
