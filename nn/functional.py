@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import autodiff as ad
+from autodiff import backend
 from autodiff.ops.conv import conv_geometry
 from autodiff.random import Generator, resolve
 from autodiff.tensor import Tensor
@@ -242,9 +243,10 @@ def _targets(name: str, scores: Any, target: Any) -> tuple[Tensor, Tensor]:
 def check_labels(name: str, target: Tensor, classes: int) -> None:
     """Refuse class indices outside [0, classes): ValueError naming the first bad label and its
     position.  One host read of a flag (a reduction on the device) per call."""
-    bad = ad.any((target < 0) | (target >= classes)).item()
-    if bad:
-        labels = target.numpy().reshape(-1).tolist()  # the error path only
+    labels = target.data
+    xp = backend.array_module(labels)
+    if xp.any((labels < 0) | (labels >= classes)).item():
+        labels = backend.to_numpy(labels).reshape(-1).tolist()  # the error path only
         position = next(i for i, label in enumerate(labels) if not 0 <= label < classes)
         raise ValueError(
             f"{name}: label {labels[position]} at position {position} is outside [0, {classes}) "
