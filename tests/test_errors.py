@@ -480,6 +480,8 @@ def test_edge_inputs_get_numpys_answer(device):
     lse.sum().backward()
     assert wide.grad.shape == (3, 0)
     assert ad.softmax(ad.zeros(0, 3), axis=-1).shape == (0, 3)
+    with np.errstate(invalid="ignore"):  # NumPy: the mean of nothing is nan (0 / 0)
+        assert np.all(np.isnan(ad.mean(ad.zeros(3, 0), axis=-1).numpy()))
     assert ad.sum(ad.tensor(2.0), axis=None).item() == 2.0
     t = x()
     assert t[[]].shape == (0, 3) and t[:, []].shape == (4, 0)
