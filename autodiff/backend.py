@@ -65,10 +65,16 @@ def is_floating(dtype: np.dtype) -> bool:
     return dtype.kind in "fc"
 
 
-def shape_tuple(shape: tuple) -> tuple[int, ...]:
+def shape_tuple(shape: tuple, name: str = "shape") -> tuple[int, ...]:
     """``(2, 3)`` from ``f(2, 3)`` or ``f((2, 3))``: the two ways shapes are passed."""
-    if len(shape) == 1 and not isinstance(shape[0], int):
-        shape = tuple(shape[0])
+    if len(shape) == 1 and not isinstance(shape[0], int | np.integer):
+        try:
+            shape = tuple(shape[0])
+        except TypeError:
+            raise TypeError(f"{name}: a shape is integers or a sequence of them, not {shape[0]!r}") from None
+    for n in shape:
+        if not isinstance(n, int | np.integer) or isinstance(n, bool):
+            raise TypeError(f"{name}: sizes must be integers, got {n!r} in the shape {shape!r}")
     return tuple(int(n) for n in shape)
 
 
@@ -207,7 +213,10 @@ def asarray(obj: Any, dtype: Any = None, device: str | None = None) -> Any:
     if is_array(obj):
         data = to_device(obj, target)
     else:
-        data = np.asarray(obj)
+        try:
+            data = np.asarray(obj)
+        except ValueError as error:  # ragged nested lists
+            raise ValueError(f"tensor: the data do not form a rectangular array ({error})") from None
         if dtype is None and data.dtype.kind == "f" and data.dtype != _state["dtype"]:
             if not isinstance(obj, np.ndarray | np.generic):
                 data = data.astype(_state["dtype"])

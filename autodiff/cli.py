@@ -14,16 +14,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import autodiff as ad
 from autodiff.tensor import Tensor
 from autodiff.viz import GraphvizNotFoundError, draw_steps, save, to_dot, trace_backward
 from autodiff.viz.dot import MAX_NODES, RANKDIRS
 from autodiff.viz.expression import ExpressionError, evaluate, parse
+from autodiff.viz.rendering import TEXT_FORMATS
 
 # (module, function): each function is called with the sub-parsers object when its module can
 # be imported, adds its sub-command, and sets ``func`` (args -> exit status) as its default.
@@ -33,14 +36,47 @@ PLUGINS = (
 )
 
 
+PICTURE_FORMATS = ("svg", "png", "pdf")
+
+
 class UsageError(Exception):
     """A mistake in the command line: printed without a traceback, exit status 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with mistakes reported on one line (what is wrong, and where the help is)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def int_at_least(low: int) -> Any:
+    """An argparse type: an integer >= ``low``."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return convert
+
+
+def writable(path: Path, what: str) -> None:
+    """Refuse (UsageError) a path that cannot be written: its nearest existing folder must be a
+    writable folder.  Nothing is created."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: cannot write {path} ({parent} is not a writable folder); choose another")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="autodiff", description="Reverse-mode automatic differentiation, made visible."
-    )
+    parser = Parser(prog="autodiff", description="Reverse-mode automatic differentiation, made visible.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_graph_parser(commands)
     for module, function in PLUGINS:
@@ -74,7 +110,7 @@ def _add_graph_parser(commands: Any) -> None:
         "--steps", metavar="DIR", help="also write one picture per backward step and DIR/index.html"
     )
     graph.add_argument("--collapse", action="store_true", help="draw each module call as one box")
-    graph.add_argument("--max-nodes", type=int, default=MAX_NODES, help=f"default {MAX_NODES}")
+    graph.add_argument("--max-nodes", type=int_at_least(1), default=MAX_NODES, help=f"default {MAX_NODES}")
     graph.add_argument("--rankdir", choices=RANKDIRS, default="LR")
     graph.add_argument(
         "-o",
@@ -87,7 +123,15 @@ def _add_graph_parser(commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:  # argparse reports mistakes (one line, see Parser) and --help by SystemExit
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "graph" and getattr(args, "expr", "") is None and len(extra) == 1:
+            args.expr = extra.pop()  # an expression starting with '-' ("-x"), taken for an option
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as stop:
+        return int(stop.code or 0)
     try:
         return int(args.func(args) or 0)
     except (ExpressionError, UsageError) as error:
@@ -101,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_graph(args: argparse.Namespace) -> int:
     if (args.expr is None) == (args.model is None):
         raise UsageError("give an expression (EXPR) or --model PATH_OR_MODULE:NAME, not both")
+    _check_outputs(args.output, args.steps)
     if args.model is not None:
         out, inputs, names = _model_graph(args.model, args.input_shape)
     else:
@@ -121,15 +166,38 @@ def run_graph(args: argparse.Namespace) -> int:
     print(f"{out._name} = {_number(out)}", file=report)
     for name, x in inputs.items():
         print(f"d {out._name} / d {name} = {_number(x.grad)}", file=report)
-    if args.steps:
-        steps = {k: v for k, v in options.items() if k != "grads"}  # each frame has its own adjoints
-        index = draw_steps(trace, args.steps, **steps)
-        print(f"wrote {len(trace) + 1} frames and {index}", file=report)
-    if args.output is None:
-        sys.stdout.write(source)
-    else:
-        print(f"wrote {save(source, args.output)}", file=report)
+    try:  # the paths were checked; a folder the checks cannot see into (as root) may still fail
+        if args.steps:
+            steps = {k: v for k, v in options.items() if k != "grads"}  # each frame has its own adjoints
+            index = draw_steps(trace, args.steps, **steps)
+            print(f"wrote {len(trace) + 1} frames and {index}", file=report)
+        if args.output is None:
+            sys.stdout.write(source)
+        else:
+            print(f"wrote {save(source, args.output)}", file=report)
+    except OSError as error:
+        raise UsageError(f"cannot write {error.filename}: {error.strerror}; choose another path") from None
     return 0
+
+
+def _check_outputs(output: str | None, steps: str | None) -> None:
+    """Refuse, before anything is computed or written, an ``-o`` or ``--steps`` that cannot be
+    written or an ``-o`` format that is not known."""
+    if output is not None:
+        path = Path(output)
+        fmt = path.suffix.lstrip(".").lower()
+        if fmt not in (*TEXT_FORMATS, *PICTURE_FORMATS):
+            raise UsageError(
+                f"-o {output}: unknown format {path.suffix or '(no suffix)'}; end the name with "
+                f"{', '.join('.' + f for f in (*PICTURE_FORMATS, *TEXT_FORMATS))}"
+            )
+        if output.endswith(os.sep) or path.is_dir():
+            raise UsageError(f"-o {output} is a folder; give a file name such as graph.svg")
+        writable(path, "-o")
+    if steps is not None:
+        if not steps.strip() or Path(steps).is_file():
+            raise UsageError(f"--steps {steps!r}: give a folder name (not a file, not empty)")
+        writable(Path(steps) / "index.html", "--steps")
 
 
 def _number(t: Tensor | None) -> str:
@@ -146,6 +214,11 @@ def _values(at: list[str], variables: dict[str, int]) -> dict[str, float]:
         name = name.strip()
         if not sep or not name.isidentifier():
             raise UsageError(f"--at: expected name=number, got {item!r}")
+        normal = unicodedata.normalize("NFKC", name)
+        if normal != name:
+            raise UsageError(f"--at {name}: Python reads this name as {normal!r} (NFKC); write {normal!r}")
+        if name in values:
+            raise UsageError(f"--at gives {name} twice; give each variable once")
         try:
             values[name] = float(number)
         except ValueError:
@@ -170,6 +243,8 @@ def _model_graph(spec: str, input_shape: str | None) -> tuple[Tensor, dict[str, 
         raise UsageError(
             f"--input-shape: expected integers separated by commas, got {input_shape!r}"
         ) from None
+    if not shape or any(n < 1 for n in shape):
+        raise UsageError(f"--input-shape: expected positive sizes such as 1,64, got {input_shape!r}")
     location, sep, name = spec.rpartition(":")
     if not sep or not location or not name:
         raise UsageError(f"--model: expected PATH_OR_MODULE:NAME, got {spec!r}")
@@ -177,10 +252,19 @@ def _model_graph(spec: str, input_shape: str | None) -> tuple[Tensor, dict[str, 
     if model is None:
         raise UsageError(f"--model: {location} has no attribute {name!r}")
     if isinstance(model, type) or (callable(model) and not hasattr(model, "named_parameters")):
-        model = model()
+        try:
+            model = model()
+        except Exception as error:
+            raise UsageError(f"--model: calling {spec}() failed: {type(error).__name__}: {error}") from None
     if not callable(model):
         raise UsageError(f"--model: {spec} is not callable")
-    out = model(ad.randn(*shape, seed=0))
+    try:
+        out = model(ad.randn(*shape, seed=0))
+    except Exception as error:
+        raise UsageError(
+            f"--model: {spec} failed on an input of shape {shape}: {type(error).__name__}: {error}; "
+            "check --input-shape"
+        ) from None
     if not isinstance(out, Tensor) or not out.requires_grad:
         raise UsageError(f"--model: {spec} did not return a Tensor that depends on parameters")
     parameters = dict(model.named_parameters()) if hasattr(model, "named_parameters") else {}
@@ -194,10 +278,17 @@ def _load_module(location: str) -> Any:
         if not path.is_file():
             raise UsageError(f"--model: no file {location}")
         spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"--model: {location} is not a Python file")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            raise UsageError(f"--model: running {location} failed: {type(error).__name__}: {error}") from None
         return module
     try:
         return importlib.import_module(location)
     except ModuleNotFoundError as error:
         raise UsageError(f"--model: cannot import {location}: {error}") from None
+    except Exception as error:
+        raise UsageError(f"--model: importing {location} failed: {type(error).__name__}: {error}") from None

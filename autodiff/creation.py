@@ -24,7 +24,10 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: st
 
 def _filled(fill: str, shape: tuple, dtype: Any, device: str | None, requires_grad: bool) -> Tensor:
     xp = backend.namespace(device)
-    data = getattr(xp, fill)(shape_tuple(shape), dtype=backend.resolve_dtype(dtype))
+    shape = shape_tuple(shape, fill)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"{fill}: sizes must be >= 0, got the shape {shape}")
+    data = getattr(xp, fill)(shape, dtype=backend.resolve_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)
 
 

@@ -173,6 +173,20 @@ def _chunks(n: int, chunk_size: int | None) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n)) for lo in range(0, max(n, 1), max(size, 1))] if n else []
 
 
+def _jacobian_output(out: Any, name: str) -> Any:
+    """The function's output, refused with a clear error when it is not one tensor."""
+    if not isinstance(out, Tensor | int | float):
+        raise TypeError(
+            f"{name}: the function must return one Tensor, got {type(out).__name__}; "
+            "stack several outputs into one (ad.stack) or take one Jacobian per output"
+        )
+    return out
+
+
+def _zeros_like(like: Tensor, shape: tuple) -> Tensor:
+    return Tensor(backend.array_module(like.data).zeros(shape, dtype=like.dtype))
+
+
 def _one_hot(like: Tensor, lo: int, hi: int, shape: tuple) -> Tensor:
     """Rows lo..hi of the identity of size prod(shape), each reshaped to ``shape``."""
     xp = backend.array_module(like.data)
@@ -190,7 +204,7 @@ def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         out, watched, nested = _call_watched(f, args, argnums)
-        out = as_tensor(out)
+        out = as_tensor(_jacobian_output(out, "jacrev"))
         blocks: list[list[Tensor]] = [[] for _ in watched]
         for lo, hi in _chunks(out.size, chunk_size):
             if out.requires_grad:
@@ -206,7 +220,7 @@ def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
             for block, r in zip(blocks, rows, strict=True):
                 block.append(r)
         jacs = [
-            ops.reshape(ops.concatenate(b, axis=0), out.shape + w.shape)
+            ops.reshape(ops.concatenate(b, axis=0) if b else _zeros_like(w, (0,)), out.shape + w.shape)
             for b, w in zip(blocks, watched, strict=True)
         ]
         return jacs[0] if isinstance(argnums, int) else tuple(jacs)
@@ -235,6 +249,10 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
         jacs = []
         for k in nums:
             x = as_tensor(args[k])
+            if x.size == 0:  # no direction to push: the Jacobian is empty, out.shape + (0, ...)
+                out = as_tensor(_jacobian_output(f(*args), "jacfwd"))
+                jacs.append(_zeros_like(x, out.shape + x.shape))
+                continue
             columns = []
             out = None
             for lo, hi in _chunks(x.size, chunk_size):
@@ -243,6 +261,7 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
                 out, tangent = _jvp_batched(
                     functools.partial(_call_with, f, args, k), [x], [seed], (hi - lo,)
                 )
+                _jacobian_output(out, "jacfwd")
                 columns.append(tangent)
             stacked = ops.concatenate(columns, axis=0)  # (x.size, *out.shape)
             moved = ops.moveaxis(ops.reshape(stacked, (x.size, -1)), 0, -1)

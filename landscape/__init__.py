@@ -10,6 +10,10 @@ function of a 1-D tensor, or ``ParamSpace(model).loss(loss_fn, X, Y)``), or a mo
   :func:`pl_ratio`;
 * critical points: :func:`classify`, :func:`find_critical_point`.
 
+Every routine refuses NaN or inf, in its inputs (theta, X, vectors) or in the values it computes
+(f, the gradient, Hessian products, the Jacobian), with :class:`NonFiniteError` (a ValueError)
+naming the routine: no kind, rank or spectrum is reported from non-finite numbers.
+
 Mathematics from ``../shared/seeds/000_9b541997235a7417.txt`` (critical points, saddles,
 functional dimension, ReLU rescaling), ``001_9074c1202f56cd83.txt`` (PL condition) and
 ``004_2831734f7d650dd9.txt`` (the kernel K).  Decisions (ranks, signs of eigenvalues) are made in
@@ -17,6 +21,7 @@ float64 with their tolerance and gap reported.
 """
 
 from landscape import linear, relu
+from landscape._core import NonFiniteError
 from landscape.critical import KINDS, CriticalPointReport, Probe, classify
 from landscape.curvature import ggn_vp, hessian, hvp, tangent_chunk
 from landscape.density import SpectralDensity, TraceEstimate, hessian_trace, plot_density, spectral_density

@@ -9,6 +9,7 @@ with ``.item()`` / ``.numpy()``, for decisions and reports.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +24,36 @@ EPS64 = float(np.finfo(np.float64).eps)
 ScalarFn = Callable[[Tensor], Tensor]
 
 
+class NonFiniteError(ValueError):
+    """A landscape routine met NaN or inf, in its inputs (theta, data, vectors) or in what it
+    computed (f, the gradient, Hessian products, the Jacobian): no decision is made on such
+    numbers.  A ValueError, so ``except ValueError`` catches it too."""
+
+
+def check_finite(routine: str, what: str, value: Any) -> None:
+    """Raise :class:`NonFiniteError` naming ``routine`` when ``value`` (a Tensor, a device array
+    or a Python number) holds NaN or inf.  One host read of a flag for arrays."""
+    if isinstance(value, int | float):
+        finite = math.isfinite(value)
+    else:
+        data = value.data if isinstance(value, Tensor) else value
+        xp = backend.array_module(data)
+        finite = data.size == 0 or xp.all(xp.isfinite(data)).item()
+    if not finite:
+        raise NonFiniteError(
+            f"{routine}: {what} is not finite (NaN or inf); nothing can be decided there. Check the "
+            "inputs, or the function at this point"
+        )
+
+
 def xp_of(t: Tensor | Any) -> Any:
     """The array namespace (NumPy, strict, CuPy) that computes on ``t``'s data."""
     return backend.array_module(t.data if isinstance(t, Tensor) else t)
+
+
+def within(routine: str, error: NonFiniteError) -> NonFiniteError:
+    """``error`` (raised by a routine called inside ``routine``) with ``routine`` named first."""
+    return NonFiniteError(f"{routine}: {error}")
 
 
 def flat(theta: Any, name: str, dtype: Any = None) -> Tensor:
@@ -40,6 +68,9 @@ def flat(theta: Any, name: str, dtype: Any = None) -> Tensor:
         )
     if not backend.is_floating(theta.dtype):
         raise TypeError(f"{name}: theta has dtype {theta.dtype}; use a floating dtype (float64)")
+    if theta.shape[0] == 0:
+        raise ValueError(f"{name}: theta is empty (shape (0,)); there is no parameter to study")
+    check_finite(name, "theta", theta)
     theta = theta.detach()
     if dtype is not None and theta.dtype != backend.resolve_dtype(dtype):
         theta = theta.astype(dtype)
@@ -54,6 +85,7 @@ def like(theta: Tensor, v: Any, name: str, what: str = "v") -> Tensor:
             f"{name}: {what} must have shape ({theta.shape[0]},) or (k, {theta.shape[0]}) to match "
             f"theta, got {v.shape}"
         )
+    check_finite(name, what, v)
     v = v.detach()
     return v.astype(theta.dtype) if v.dtype != theta.dtype else v
 

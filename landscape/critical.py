@@ -30,7 +30,7 @@ import numpy as np
 import autodiff as ad
 from autodiff import backend
 from autodiff.tensor import Tensor
-from landscape._core import EPS64, ScalarFn, flat, host, xp_of
+from landscape._core import EPS64, NonFiniteError, ScalarFn, check_finite, flat, host, within, xp_of
 from landscape.curvature import hessian
 
 KINDS = (
@@ -257,7 +257,12 @@ def classify(
     value = value.item()
     xp = xp_of(theta)
     grad_norm = xp.linalg.norm(grad.data).item()
-    h = hessian(f, theta).data
+    check_finite("classify", f"f (= {value})", value)
+    check_finite("classify", f"the gradient (norm {grad_norm})", grad_norm)
+    try:
+        h = hessian(f, theta).data
+    except NonFiniteError as error:
+        raise within("classify", error) from None
     h = 0.5 * (h + h.T)
     lam_dev, vec = xp.linalg.eigh(h)
     lam = host(lam_dev)

@@ -14,7 +14,7 @@ from typing import Any
 import autodiff as ad
 from autodiff.engine import backprop
 from autodiff.tensor import Tensor
-from landscape._core import ScalarFn, flat, hvp_many, jvp_many, like, xp_of
+from landscape._core import ScalarFn, check_finite, flat, hvp_many, jvp_many, like, xp_of
 
 # Bytes of tangents alive in one forward-over-reverse pass: blocks that stay in cache (64 MB gave
 # chunks of 91 tangents and 0.33 s for a 1441-parameter MLP Hessian, 256 MB chunks of 364 and
@@ -59,7 +59,9 @@ def hessian(
     Memory: the result (8 p^2 bytes in float64) plus one block; meant for p up to ~10^4."""
     theta = flat(theta, "hessian")
     chunk = chunk_size or tangent_chunk(f, theta, memory_budget)
-    return ad.hessian(f, mode=mode, chunk_size=chunk)(theta).detach()
+    h = ad.hessian(f, mode=mode, chunk_size=chunk)(theta).detach()
+    check_finite("hessian", "the Hessian", h)
+    return h
 
 
 def hvp(f: ScalarFn, theta: Any, v: Any) -> Tensor:
@@ -68,9 +70,9 @@ def hvp(f: ScalarFn, theta: Any, v: Any) -> Tensor:
     products (k, p) in one pass."""
     theta = flat(theta, "hvp")
     v = like(theta, v, "hvp")
-    if v.ndim == 1:
-        return ad.hvp(f, theta, v).detach()
-    return hvp_many(f, theta, v)
+    hv = ad.hvp(f, theta, v).detach() if v.ndim == 1 else hvp_many(f, theta, v)
+    check_finite("hvp", "the Hessian-vector product", hv)
+    return hv
 
 
 def ggn_vp(
@@ -98,4 +100,5 @@ def ggn_vp(
     _, vjp_fn = ad.vjp(output_fn, theta)
     (gv,) = vjp_fn(hjv, batched=True)
     gv = gv.detach()
+    check_finite("ggn_vp", "the Gauss-Newton product", gv)
     return gv if batch else gv[0]

@@ -24,7 +24,7 @@ import numpy as np
 
 import autodiff as ad
 from autodiff.tensor import Tensor
-from landscape._core import ScalarFn, flat, hvp_many, random_probes, xp_of
+from landscape._core import ScalarFn, check_finite, flat, hvp_many, random_probes, xp_of
 from landscape.lanczos import lanczos
 
 
@@ -55,6 +55,7 @@ def _quadratic_forms(f: ScalarFn, theta: Tensor, z: Tensor, batch: int) -> Any:
 def _mean_and_stderr(samples: Any) -> tuple[float, float]:
     n = samples.shape[0]
     mean = samples.mean().item()
+    check_finite("hessian_trace", "a quadratic form z^T H z (from Hessian-vector products)", mean)
     stderr = (samples.std(ddof=1).item() / math.sqrt(n)) if n > 1 else math.inf
     return mean, stderr
 
@@ -87,6 +88,7 @@ def hessian_trace(
     s = random_probes(theta, third, seed)
     g = random_probes(theta, n_probes - 2 * third, None if seed is None else seed + 1)
     hs = ad.concatenate([hvp_many(f, theta, s[lo : lo + batch]) for lo in range(0, third, batch)], axis=0)
+    check_finite("hessian_trace", "a Hessian-vector product", hs)
     q, _ = xp.linalg.qr(hs.data.T)  # (p, third), orthonormal columns
     qt = Tensor(xp.ascontiguousarray(q.T))
     exact = xp.sum(_quadratic_forms(f, theta, qt, batch)).item()
@@ -153,7 +155,9 @@ def spectral_density(
 
     nodes, weights, n_matvec = [], [], 0
     for i in range(n_probes):
-        run = lanczos(matvec, probes.data[i], steps, seed=None if seed is None else seed + i)
+        run = lanczos(
+            matvec, probes.data[i], steps, seed=None if seed is None else seed + i, name="spectral_density"
+        )
         values, vectors = run.ritz()
         nodes.append(values)
         weights.append(vectors[0] ** 2)

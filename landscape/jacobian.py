@@ -20,6 +20,7 @@ block of J computed in chunks of samples.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,23 +30,30 @@ import numpy as np
 import autodiff as ad
 from autodiff import backend
 from autodiff.tensor import Tensor
-from landscape._core import host, xp_of
-from landscape.params import ParamSpace, _nn
+from landscape._core import check_finite, host, xp_of
+from landscape.params import ParamSpace, _nn, check_model
 
 MEMORY_BUDGET = 256 * 2**20  # bytes of per-sample gradients alive at once
 
 
-def _inputs(space: ParamSpace, X: Any, dtype: Any) -> Tensor:
+def _space(routine: str, model: Any) -> ParamSpace:
+    check_model(routine, model)
+    return ParamSpace(model)
+
+
+def _inputs(space: ParamSpace, X: Any, dtype: Any, routine: str) -> Tensor:
     X = X if isinstance(X, Tensor) else ad.tensor(X, device=space.device)
     if X.device != space.device:
-        raise ValueError(f"param_jacobian: X is on '{X.device}' but the model on '{space.device}'")
-    if X.ndim == 0:
-        raise ValueError("param_jacobian: X must have the examples along axis 0, got a scalar")
+        raise ValueError(f"{routine}: X is on '{X.device}' but the model on '{space.device}'")
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise ValueError(f"{routine}: X must hold at least one example along axis 0, got shape {X.shape}")
+    check_finite(routine, "X", X)
     return X.astype(dtype) if backend.is_floating(X.dtype) and X.dtype != dtype else X
 
 
-def _values(space: ParamSpace, theta: Any, dtype: Any) -> dict[str, Tensor]:
-    theta = space.theta() if theta is None else space._check(theta, "param_jacobian")
+def _values(space: ParamSpace, theta: Any, dtype: Any, routine: str) -> dict[str, Tensor]:
+    theta = space.theta() if theta is None else space._check(theta, routine)
+    check_finite(routine, "theta (the parameters)", theta)
     return {n: v.detach().astype(dtype) for n, v in space.unflatten(theta).items()}
 
 
@@ -102,17 +110,26 @@ def param_jacobian(
     output k on example i, columns in ParamSpace order.  Per-sample gradients, ``chunk_size``
     examples per batched backward pass (default: as many as fit in ``memory_budget`` bytes),
     computed in ``dtype`` (float64 by default) at ``theta`` (default: the model's parameters)."""
-    space = ParamSpace(model)
     dtype = backend.resolve_dtype(dtype)
-    X = _inputs(space, X, dtype)
-    values = _values(space, theta, dtype)
+    return _jacobian(
+        _space("param_jacobian", model), X, theta, chunk_size, dtype, memory_budget, "param_jacobian"
+    )
+
+
+def _jacobian(
+    space: ParamSpace, X: Any, theta: Any, chunk_size: int | None, dtype: Any, budget: int, routine: str
+) -> Tensor:
+    """J (see :func:`param_jacobian`), refusals naming ``routine``."""
+    X = _inputs(space, X, dtype, routine)
+    values = _values(space, theta, dtype, routine)
     xp = xp_of(X)
     jac = None
-    for lo, hi, block in _blocks(space, X, values, space.names, chunk_size, memory_budget):
+    for lo, hi, block in _blocks(space, X, values, space.names, chunk_size, budget):
         if jac is None:
             dim = block.shape[0] // (hi - lo)
             jac = xp.zeros((X.shape[0] * dim, space.p), dtype=dtype)
         jac[lo * dim : hi * dim] = block
+    check_finite(routine, "the Jacobian (the model's outputs or derivatives)", jac)
     return Tensor(jac)
 
 
@@ -144,16 +161,19 @@ def _gram_outputs(
 class FunctionalDimension:
     """The numerical rank of J = D f_theta(X) and the evidence for it: ``singular_values``
     (host, descending), the threshold ``tol`` on them, the ``gap`` sigma_r / sigma_{r+1} at the
-    decision (inf when nothing is dropped or sigma_{r+1} = 0), the ``largest_gap`` (r*, ratio):
-    the largest sigma_i / sigma_{i+1} over nonzero values (r* = r means the threshold sits in
-    the widest gap of the spectrum), the ``shape`` (m, p) of J, the ``method`` ("svd" or
-    "gram") and the ``rule`` in words."""
+    decision (inf when nothing is dropped or sigma_{r+1} = 0), the ``largest_gap`` (i, ratio):
+    the largest sigma_i / sigma_{i+1} for i <= r, the decision's gap included and the noise
+    below the threshold excluded (i = r means the threshold sits in the widest gap of the
+    resolved spectrum; i < r points at a clearer cut above it), ``ambiguous`` when the decision
+    gap is below :data:`CLEAR_GAP` (a warning says so), the ``shape`` (m, p) of J, the
+    ``method`` ("svd" or "gram") and the ``rule`` in words."""
 
     rank: int
     singular_values: np.ndarray
     tol: float
     gap: float
     largest_gap: tuple[int, float]
+    ambiguous: bool
     shape: tuple[int, int]
     method: str
     rule: str
@@ -165,23 +185,50 @@ class FunctionalDimension:
         m, p = self.shape
         return (
             f"functional dimension {self.rank} of J ({m} x {p}, {self.method}); "
-            f"gap sigma_r/sigma_(r+1) = {self.gap:.3g}; rule: {self.rule}"
+            f"gap sigma_r/sigma_(r+1) = {self.gap:.3g}{' (ambiguous)' if self.ambiguous else ''}; "
+            f"rule: {self.rule}"
         )
 
 
+CLEAR_GAP = 10.0  # a decision gap sigma_r / sigma_(r+1) below this is reported as ambiguous
+
+
 def _gap(sv: np.ndarray, rank: int) -> float:
-    if rank == 0 or rank >= sv.size or sv[rank] == 0:
-        return float("inf") if rank > 0 else 1.0
-    return float(sv[rank - 1] / sv[rank])
+    """sigma_r / sigma_{r+1}: inf when nothing is dropped, sigma_{r+1} = 0 or J = 0; 1 when the
+    threshold drops every nonzero value (no gap to show)."""
+    if rank >= sv.size or sv[rank] == 0:
+        return float("inf")
+    return float(sv[rank - 1] / sv[rank]) if rank else 1.0
 
 
-def _largest_gap(sv: np.ndarray) -> tuple[int, float]:
-    positive = sv[sv > 0]
-    if positive.size < 2:
-        return positive.size, float("inf")
-    ratios = positive[:-1] / positive[1:]
+def _largest_gap(sv: np.ndarray, rank: int, gap: float) -> tuple[int, float]:
+    """The widest sigma_i / sigma_{i+1} with i <= rank (1-based), never inside the noise."""
+    if rank < 2:
+        return rank, gap
+    ratios = [*(sv[: rank - 1] / sv[1:rank]), gap]
     i = int(np.argmax(ratios))
     return i + 1, float(ratios[i])
+
+
+def _decision(sv: np.ndarray, rank: int, cut: float) -> tuple[float, tuple[int, float], bool]:
+    """The gap at the decision, the widest gap at or above it, and whether it is ambiguous
+    (a RuntimeWarning then says so)."""
+    gap = _gap(sv, rank)
+    widest = _largest_gap(sv, rank, gap)
+    ambiguous = gap < CLEAR_GAP
+    if ambiguous:
+        hint = (
+            f"; the widest gap above it is {widest[1]:.3g} at rank {widest[0]} (pass tol to decide there)"
+            if widest[0] != rank
+            else ""
+        )
+        warnings.warn(
+            f"functional_dimension: ambiguous rank {rank}: sigma_r / sigma_(r+1) = {gap:.3g} < "
+            f"{CLEAR_GAP:g} at the threshold {cut:.3g}{hint}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return gap, widest, ambiguous
 
 
 def functional_dimension(
@@ -203,40 +250,43 @@ def functional_dimension(
     becomes ``lambda > lambda_max * max(m, p) * eps``, i.e. ``sigma > sigma_max sqrt(max(m, p) eps)``:
     singular values below ~1e-7 sigma_max cannot be told from zero that way.  A given ``tol``
     is a threshold on sigma in both methods.  The gap sigma_r / sigma_{r+1} is reported: a
-    large gap means a clear decision.
+    large gap means a clear decision; below :data:`CLEAR_GAP` the result is marked
+    ``ambiguous`` and a RuntimeWarning says so.
     """
     if method not in ("svd", "gram"):
         raise ValueError(f"functional_dimension: method must be 'svd' or 'gram', not {method!r}")
-    space = ParamSpace(model)
+    space = _space("functional_dimension", model)
     dtype = backend.resolve_dtype(dtype)
     eps = float(np.finfo(dtype).eps)
     if method == "svd":
-        jac = param_jacobian(model, X, theta, chunk_size, dtype)
+        jac = _jacobian(space, X, theta, chunk_size, dtype, MEMORY_BUDGET, "functional_dimension")
         m, p = jac.shape
         sv = np.sort(host(xp_of(jac).linalg.svd(jac.data, compute_uv=False)))[::-1]
         cut = sv[0] * max(m, p) * eps if tol is None else tol
         rule = "sigma > sigma_max * max(m, p) * eps" if tol is None else f"sigma > {tol:g}"
     else:
-        X = _inputs(space, X, dtype)
-        values = _values(space, theta, dtype)
+        X = _inputs(space, X, dtype, "functional_dimension")
+        values = _values(space, theta, dtype, "functional_dimension")
         dim = _out_dim(space, values, X)
         m, p = X.shape[0] * dim, space.p
+        side = "J^T J" if p <= m else "J J^T"
         if p <= m:
             gram = _gram_params(space, X, values, chunk_size, MEMORY_BUDGET)
         else:
             gram = _gram_outputs(space, X, values, space.names, chunk_size, MEMORY_BUDGET)
+        check_finite("functional_dimension", f"the Gram matrix of J ({side})", gram)
         lam = np.sort(host(xp_of(gram).linalg.eigvalsh(gram)))[::-1]
         sv = np.sqrt(np.clip(lam, 0, None))
         cut = sv[0] * np.sqrt(max(m, p) * eps) if tol is None else tol
-        side = "J^T J" if p <= m else "J J^T"
         rule = (
             f"eig({side}) > lambda_max * max(m, p) * eps (sigma > sigma_max sqrt(max(m, p) eps))"
             if tol is None
             else f"sigma > {tol:g} (on eig({side}))"
         )
     rank = int(np.sum(sv > cut))
+    gap, widest, ambiguous = _decision(sv, rank, float(cut))
     return FunctionalDimension(
-        rank, sv, float(cut), _gap(sv, rank), _largest_gap(sv), (m, p), method, f"{rule}, eps={eps:.3g}"
+        rank, sv, float(cut), gap, widest, ambiguous, (m, p), method, f"{rule}, eps={eps:.3g}"
     )
 
 
@@ -263,14 +313,15 @@ def ntk(
     gradient of the square loss from below).  ``params`` restricts J to some parameter tensors
     (seed 004's K restricted to the output layer is ``params=["2.weight"]`` for an MLP with one
     hidden layer).  Accumulated over parameter tensors; never holds all of J."""
-    space = ParamSpace(model)
+    space = _space("ntk", model)
     dtype = backend.resolve_dtype(dtype)
     names = list(space.names if params is None else params)
     unknown = [n for n in names if n not in space.names]
     if unknown:
         raise KeyError(f"ntk: unknown parameters {unknown}; the model's are {space.names}")
-    X = _inputs(space, X, dtype)
-    values = _values(space, theta, dtype)
+    X = _inputs(space, X, dtype, "ntk")
+    values = _values(space, theta, dtype, "ntk")
     gram = _gram_outputs(space, X, values, names, chunk_size, MEMORY_BUDGET)
+    check_finite("ntk", "the kernel J J^T", gram)
     eigenvalues = host(xp_of(gram).linalg.eigvalsh(gram))
     return NTK(Tensor(gram), eigenvalues, float(eigenvalues[0]))

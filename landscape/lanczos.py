@@ -28,7 +28,7 @@ import numpy as np
 import autodiff as ad
 from autodiff import backend
 from autodiff.tensor import Tensor
-from landscape._core import EPS64, ScalarFn, flat, like, xp_of
+from landscape._core import EPS64, ScalarFn, check_finite, flat, like, xp_of
 
 WHICH = ("largest", "smallest", "both")
 
@@ -74,10 +74,12 @@ def lanczos(
     *,
     seed: int | None = 0,
     stop: Callable[[LanczosRun], bool] | None = None,
+    name: str = "lanczos",
 ) -> LanczosRun:
     """Run up to ``steps`` Lanczos steps with full reorthogonalisation from ``start`` (a raw
     device array of shape (p,)).  ``matvec`` maps a raw array to a raw array (H q).  After each
-    step but the last, ``stop(run)`` may end the iteration early (convergence)."""
+    step but the last, ``stop(run)`` may end the iteration early (convergence).  A product that
+    is not finite raises NonFiniteError naming ``name`` (the calling routine)."""
     xp = xp_of(start)
     p = start.shape[0]
     steps = min(steps, p)
@@ -96,6 +98,7 @@ def lanczos(
         run.basis = basis[: j + 1]
         w = _orthogonalise(xp, run.basis, w)
         beta = xp.linalg.norm(w).item()
+        check_finite(name, f"the Hessian-vector product of Lanczos step {j + 1}", run.alphas[-1] + beta)
         scale = max(scale, abs(run.alphas[-1]), beta)
         run.last_beta = beta
         if beta <= 100 * EPS64 * max(scale, np.finfo(np.float64).tiny) * math.sqrt(p):
@@ -208,7 +211,7 @@ def hessian_eigs(
             return bool(np.all(change <= tol * max(scale, np.finfo(np.float64).tiny)))
         return bool(np.all(residuals <= tol * max(scale, np.finfo(np.float64).tiny)))
 
-    run = lanczos(matvec, start.data, steps, seed=seed, stop=converged)
+    run = lanczos(matvec, start.data, steps, seed=seed, stop=converged, name="hessian_eigs")
     done = converged(run)
     if not done:
         warnings.warn(

@@ -27,6 +27,20 @@ def _nn() -> Any:
     return nn
 
 
+def check_model(routine: str, model: Any) -> None:
+    """Refuse (TypeError naming ``routine``) anything that is not a model with parameters."""
+    if not callable(getattr(model, "named_parameters", None)):
+        hint = (
+            "; for a function f of a flat theta use the routines that take f (pl_ratio, classify, ...)"
+            if callable(model)
+            else ""
+        )
+        raise TypeError(
+            f"{routine}: expected a model with named_parameters() (an nn.Module), got "
+            f"{type(model).__name__}{hint}"
+        )
+
+
 class ParamSpace:
     """theta <-> the parameters of ``model`` (anything with ``named_parameters()``).
 
@@ -34,6 +48,7 @@ class ParamSpace:
     ``theta[offsets[i] : offsets[i] + sizes[i]]``), ``p`` is the dimension."""
 
     def __init__(self, model: Any):
+        check_model("ParamSpace", model)
         named = list(model.named_parameters())
         if not named:
             raise ValueError(f"ParamSpace: {type(model).__name__} has no parameters")

@@ -23,9 +23,9 @@ from typing import Any
 
 import autodiff as ad
 from autodiff.tensor import Tensor
-from landscape._core import ScalarFn, flat
+from landscape._core import NonFiniteError, ScalarFn, check_finite, flat, within
 from landscape.jacobian import ntk
-from landscape.params import ParamSpace
+from landscape.params import ParamSpace, check_model
 
 
 @dataclass
@@ -48,9 +48,13 @@ def pl_constant(model: Any, X: Any, Y: Any = None, theta: Any = None) -> PLConst
     (seed 001: ``mu = 4 eps^2 / N``).  ``nn.functional.mse_loss`` averages over all N out
     entries, mse = L / out, so for it ``||grad mse||^2 >= (mu / out) mse``.  Y is optional: it
     only adds the loss and the bound on ||grad L||^2."""
+    check_model("pl_constant", model)
     space = ParamSpace(model)
     X = X if isinstance(X, Tensor) else ad.tensor(X, device=space.device)
-    kernel = ntk(model, X, theta=theta)
+    try:
+        kernel = ntk(model, X, theta=theta)
+    except NonFiniteError as error:
+        raise within("pl_constant", error) from None
     n = X.shape[0]
     m = kernel.kernel.shape[0]
     out_dim = m // n
@@ -70,6 +74,8 @@ def pl_constant(model: Any, X: Any, Y: Any = None, theta: Any = None) -> PLConst
 def _ratio(f: ScalarFn, theta: Any, f_star: float) -> float:
     theta = flat(theta, "pl_ratio")
     value, grad = ad.value_and_grad(f)(theta)
+    check_finite("pl_ratio", "f", value)
+    check_finite("pl_ratio", "the gradient", grad)
     gap = value.item() - f_star
     if gap <= 0:
         return float("inf") if ad.sum(grad * grad).item() > 0 else float("nan")

@@ -22,7 +22,7 @@ from typing import Any
 
 import autodiff as ad
 from autodiff.tensor import Tensor
-from landscape._core import xp_of
+from landscape._core import check_finite, xp_of
 from landscape.params import ParamSpace, _nn
 
 
@@ -83,8 +83,11 @@ def activation_patterns(model: Any, X: Any, theta: Any = None) -> Tensor:
     by layer), column j for example j; True where the pre-activation is >= 0 (seed 000)."""
     layers = _layers(model, "activation_patterns")
     space = ParamSpace(model)
-    values = space.unflatten(space.theta() if theta is None else theta)
+    theta = space.theta() if theta is None else space._check(theta, "activation_patterns")
     h = X if isinstance(X, Tensor) else ad.tensor(X, device=space.device)
+    check_finite("activation_patterns", "theta", theta)
+    check_finite("activation_patterns", "X", h)
+    values = space.unflatten(theta)
     rows = []
     with ad.no_grad():
         for layer in layers[:-1]:
@@ -105,6 +108,7 @@ def rescaling_directions(model: Any, theta: Any = None) -> Tensor:
     layers = _layers(model, "rescaling_directions")
     space = ParamSpace(model)
     theta = space.theta() if theta is None else space._check(theta, "rescaling_directions").detach()
+    check_finite("rescaling_directions", "theta", theta)
     xp = xp_of(theta)
     values = {n: v.data for n, v in space.unflatten(theta).items()}
     directions = xp.zeros((sum(layer.width for layer in layers[:-1]), space.p), dtype=theta.dtype)

@@ -30,7 +30,7 @@ from typing import Any
 
 import autodiff as ad
 from autodiff.tensor import Tensor
-from landscape._core import EPS64, ScalarFn, flat, xp_of
+from landscape._core import EPS64, NonFiniteError, ScalarFn, check_finite, flat, within, xp_of
 from landscape.curvature import hessian
 
 METHODS = ("newton", "newton-mr", "gradnorm")
@@ -105,7 +105,10 @@ def _newton_step(f: ScalarFn, theta: Tensor, grad: Any, method: str, rcond: floa
     """The least-squares Newton direction d with H d = -g (raw array)."""
     xp = xp_of(theta)
     if method == "newton":
-        h = hessian(f, theta).data
+        try:
+            h = hessian(f, theta).data
+        except NonFiniteError as error:
+            raise within("find_critical_point", error) from None
         lam, vec = xp.linalg.eigh(0.5 * (h + h.T))
         cut = rcond * xp.abs(lam).max().item()
         keep = xp.abs(lam) > cut
@@ -116,6 +119,7 @@ def _newton_step(f: ScalarFn, theta: Tensor, grad: Any, method: str, rcond: floa
         return ad.hvp(f, theta, Tensor(v)).data
 
     step, _ = minres(matvec, -grad, rtol=rcond)
+    check_finite("find_critical_point", "the Newton-MR step (from Hessian-vector products)", step)
     return step
 
 
@@ -157,18 +161,23 @@ def find_critical_point(
     when ``gradnorm`` stalls where H g ~ 0 but g != 0."""
     if method not in METHODS:
         raise ValueError(f"find_critical_point: method must be one of {METHODS}, not {method!r}")
+    if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 0):
+        raise ValueError(f"find_critical_point: max_iter must be an int >= 0 or None, got {max_iter!r}")
     theta = flat(theta0, "find_critical_point", dtype="float64")
     xp = xp_of(theta)
     grad_of = ad.value_and_grad(f)
     value, grad = _merit(grad_of, theta.data)
     norm = xp.linalg.norm(grad).item()
+    check_finite("find_critical_point", f"f at theta0 (= {value})", value)
+    check_finite("find_critical_point", f"the gradient at theta0 (norm {norm})", norm)
     tol = 1e-12 * max(1.0, norm) if tol is None else tol
     history = [norm]
     if method == "gradnorm":
-        return _gradnorm(f, theta, value, grad, tol, max_iter or 5000, history)
+        return _gradnorm(f, theta, value, grad, tol, 5000 if max_iter is None else max_iter, history)
+    max_iter = 100 if max_iter is None else max_iter
     x = theta.data
     message = "converged"
-    for _ in range(max_iter or 100):
+    for _ in range(max_iter):
         if norm <= tol:
             break
         point = Tensor(x)
@@ -190,7 +199,7 @@ def find_critical_point(
         x, value, grad, norm = x + step * d, new_value, new_grad, new_norm
         history.append(norm)
     else:
-        message = f"not converged in {max_iter or 100} iterations"
+        message = f"not converged in {max_iter} iterations"
     return _result(x, value, norm, tol, history, method, message)
 
 

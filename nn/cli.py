@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from nn.experiments import DATASETS, MODELS, OPTIMIZERS, train_classifier
+from autodiff.cli import Parser, UsageError, int_at_least, writable
+from nn.activations import ACTIVATION_MODULES
+from nn.experiments import DATASETS, MODELS, OPTIMIZERS, ConfigError, train_classifier
+
+RESULTS = ("model.npz", "metrics.json", "curves.png")
 
 
 def _sizes(text: str) -> list[int]:
@@ -22,6 +29,25 @@ def _sizes(text: str) -> list[int]:
     if len(sizes) < 2 or any(n < 1 for n in sizes):
         raise argparse.ArgumentTypeError(f"--arch needs at least two positive sizes, got {text!r}")
     return sizes
+
+
+def _number(low: float, high: float, low_open: bool, text: str) -> float:
+    """A finite float in [low, high) (or (low, high) when ``low_open``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < low or (low_open and value == low) or value >= high:
+        span = f"{'(' if low_open else '['}{low:g}, {high:g})"
+        raise argparse.ArgumentTypeError(f"must be a finite number in {span}, got {text}")
+    return value
+
+
+def _in(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        return _number(low, high, low_open, text)
+
+    return convert
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -38,28 +64,59 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--model", choices=MODELS, default="mlp", help="mlp, or cnn (arch = channels..., classes)"
     )
     parser.add_argument("--arch", type=_sizes, default=[64, 128, 10], help="layer sizes, e.g. 64,128,10")
-    parser.add_argument(
-        "--activation", default="relu", help="relu, leaky_relu, tanh, sigmoid, softplus, gelu"
-    )
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--activation", choices=ACTIVATION_MODULES, default="relu")
+    parser.add_argument("--epochs", type=int_at_least(1), default=30)
+    parser.add_argument("--lr", type=_in(0, math.inf, low_open=True), default=0.1)
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
-    parser.add_argument("--momentum", type=float, default=0.0)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0, help="fixes initial weights and shuffling")
+    parser.add_argument("--momentum", type=_in(0, 1), default=0.0)
+    parser.add_argument("--weight-decay", type=_in(0, math.inf), default=0.0)
+    parser.add_argument("--batch-size", type=int_at_least(1), default=32)
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="fixes initial weights and shuffling")
     parser.add_argument(
         "--no-standardize", action="store_true", help="keep raw inputs (default: standardise per feature)"
     )
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--out", help="folder for model.npz, metrics.json and curves.png")
+    parser.add_argument("--force", action="store_true", help="overwrite an earlier run's results in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_train)
     return parser
 
 
+def _check_out(out: str | None, force: bool) -> None:
+    """Refuse an --out that is empty, a file, not writable, or holds an earlier run (unless
+    ``force``), before anything is computed or written."""
+    if out is None:
+        return
+    if not out.strip():
+        raise UsageError("--out is empty; give a folder name such as runs/digits")
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder")
+    earlier = [name for name in RESULTS if (folder / name).exists()]
+    if earlier and not force:
+        raise UsageError(
+            f"--out {out} holds an earlier run ({', '.join(earlier)}); choose another folder or add --force"
+        )
+    writable(folder / RESULTS[0], "--out")
+
+
 def run_train(args: argparse.Namespace) -> int:
-    metrics = train_classifier(
+    _check_out(args.out, args.force)
+    try:
+        metrics = _train(args)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    except FloatingPointError as error:
+        print(f"autodiff train: {error}", file=sys.stderr)
+        return 1
+    summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_time_s", "parameters")}
+    print(json.dumps({**summary, **({"out": args.out} if args.out else {})}, indent=2))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    return train_classifier(
         data=args.data,
         arch=args.arch,
         model=args.model,
@@ -77,16 +134,17 @@ def run_train(args: argparse.Namespace) -> int:
         out=args.out,
         progress=not args.no_progress,
     )
-    summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_time_s", "parameters")}
-    print(json.dumps({**summary, **({"out": args.out} if args.out else {})}, indent=2))
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nn.cli")
+    parser = Parser(prog="python -m nn.cli")
     add_train_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as error:
+        print(f"autodiff train: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

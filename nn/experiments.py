@@ -6,6 +6,7 @@ calls :func:`train_classifier`.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,13 @@ from nn.module import Module
 from nn.train import History, evaluate, fit
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "mnist1d", "moons", "spirals", "gaussians")
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot work (data, architecture, memory), found before
+    any training or writing."""
+
+
 MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
@@ -36,11 +44,15 @@ def load_data(
     if name == "digits":
         return datasets.digits(flatten=not images, dtype=dtype)
     if name in ("mnist", "fashion-mnist"):
-        if root is None:
-            raise ValueError(f"data '{name}' is read from local IDX files: give their folder (--root)")
-        return datasets.mnist(root, flatten=not images, dtype=dtype)
+        if root is None or not Path(root).is_dir():
+            where = "give their folder (--root)" if root is None else f"{root!r} is not a folder"
+            raise ConfigError(f"data '{name}' is read from local IDX files: {where}")
+        try:
+            return datasets.mnist(root, flatten=not images, dtype=dtype)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"data '{name}' from {root}: {error}") from None
     if images:
-        raise ValueError(f"data '{name}' has no images: use the mlp model")
+        raise ConfigError(f"data '{name}' has no images: use the mlp model")
     if name == "mnist1d":
         return datasets.mnist1d(dtype=dtype)  # the standard MNIST-1D (the package's seed)
     makers = {
@@ -49,7 +61,7 @@ def load_data(
         "gaussians": lambda: datasets.gaussian_mixture(1000, centers=4, seed=seed, dtype=dtype),
     }
     if name not in makers:
-        raise ValueError(f"unknown data set {name!r}: use one of {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown data set {name!r}: use one of {', '.join(DATASETS)}")
     return datasets.split(makers[name](), 0.2, seed=seed)
 
 
@@ -67,15 +79,15 @@ def build_model(
     arch = [int(n) for n in arch]
     if kind == "mlp":
         if len(input_shape) != 1 or arch[0] != input_shape[0]:
-            raise ValueError(
+            raise ConfigError(
                 f"mlp: the architecture starts with {arch[0]} inputs but the data's inputs have shape "
                 f"{input_shape}; make the first size {input_shape[-1] if input_shape else '?'}"
             )
         return MLP(arch, activation, generator=generator, dtype=dtype)
     if kind != "cnn":
-        raise ValueError(f"unknown model {kind!r}: use one of {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {kind!r}: use one of {', '.join(MODELS)}")
     if len(input_shape) != 3 or len(arch) < 2:
-        raise ValueError(
+        raise ConfigError(
             f"cnn: needs image inputs (C, H, W) and arch (c_1, ..., classes); got {input_shape}, {arch}"
         )
     channels, height, width = input_shape
@@ -91,6 +103,54 @@ def build_model(
         channels = c
     layers += [Flatten(), Linear(channels * height * width, arch[-1], generator=generator, dtype=dtype)]
     return Sequential(*layers)
+
+
+def memory_estimate(
+    kind: str, arch: Sequence[int], input_shape: tuple[int, ...], batch_size: int, itemsize: int
+) -> int:
+    """Bytes training will hold, roughly: parameters times 4 (values, gradients, two optimiser
+    buffers) plus the activations of a training batch and of an evaluation batch (1024), each
+    kept for the backward pass (times 3: output, adjoint, a temporary).  A CNN's layers count
+    their im2col columns (9 C H W per example)."""
+    arch = [int(n) for n in arch]
+    if kind == "cnn" and len(input_shape) == 3:
+        (channels, height, width), params, per_example = input_shape, 0, 0
+        for c in arch[:-1]:
+            params += 9 * channels * c + c
+            per_example += (9 * channels + 2 * c) * height * width
+            height, width, channels = max(height // 2, 1), max(width // 2, 1), c
+        params += channels * height * width * arch[-1] + arch[-1]
+    else:
+        params = sum(a * b + b for a, b in zip(arch[:-1], arch[1:], strict=False))
+        per_example = 2 * sum(arch)
+    return itemsize * (4 * params + 3 * (batch_size + 1024) * per_example)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free now (Linux/Unix ``sysconf``), or None when it cannot be told."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_config(kind: str, arch: Sequence[int], train_set: Any, test_set: Any, batch_size: int) -> None:
+    """Refuse (ConfigError) before building the model: an output size that is not the number of
+    classes, or a model that does not fit in memory."""
+    labels = [int(d.tensors[-1].max().item()) for d in (train_set, test_set) if len(d)]
+    classes = max(labels) + 1 if labels else arch[-1]
+    if arch[-1] != classes:
+        raise ConfigError(
+            f"{kind}: the architecture ends with {arch[-1]} outputs but the data has {classes} classes "
+            f"(labels 0 ... {classes - 1}); make the last size {classes}"
+        )
+    x = train_set.tensors[0]
+    need, free = memory_estimate(kind, arch, x.shape[1:], batch_size, x.dtype.itemsize), available_memory()
+    if free is not None and need > free:
+        raise ConfigError(
+            f"{kind} {list(arch)}: training needs about {need / 2**30:.3g} GiB but {free / 2**30:.3g} GiB "
+            "is free; use smaller layers or a smaller --batch-size"
+        )
 
 
 def make_optimizer(
@@ -163,6 +223,7 @@ def train_classifier(
     train_set, test_set = load_data(data, root, images=model == "cnn", seed=seed, dtype=dtype)
     if standardize:
         train_set, test_set = datasets.standardize(train_set, test_set, min_std=0.1)
+    _check_config(model, config["arch"], train_set, test_set, batch_size)
     net = build_model(model, arch, activation, train_set.tensors[0].shape[1:], generator, dtype)
     opt = make_optimizer(optimizer, net.parameters(), lr, momentum, weight_decay)
     loader = datasets.DataLoader(train_set, batch_size, shuffle=True, generator=generator)

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import autodiff as ad
+from autodiff import backend
 from autodiff.ops.conv import conv_geometry, im2col
 from autodiff.random import Generator, resolve
 from autodiff.tensor import Tensor
@@ -76,6 +77,13 @@ def _check_samples(name: str, x: Tensor, param: Tensor) -> None:
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, scale: float = 1.0) -> Tensor:
     """``scale * x W^T + b``: x (..., in), W (out, in), b (out,).  With per-sample parameters
     W (n, out, in) and b (n, out), row i of x (n, ..., in) uses copy i."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"linear: the input must be a Tensor, not {type(x).__name__}; wrap it with ad.tensor")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+        raise ValueError(
+            f"linear: the input has shape {x.shape} but the weight {weight.shape} takes "
+            f"{weight.shape[-1]} features along the last axis"
+        )
     if sample_axis(weight, 2):
         _check_samples("linear", x, weight)
         out = ad.einsum("n...i,noi->n...o", x, weight)
@@ -214,16 +222,53 @@ def one_hot(target: Tensor, num_classes: int, dtype: Any = None) -> Tensor:
     return ad.astype(ad.expand_dims(target, -1) == classes, dtype or ad.get_default_dtype())
 
 
-def _class_targets(name: str, log_probs: Tensor, target: Tensor) -> Tensor:
+def _targets(name: str, scores: Any, target: Any) -> tuple[Tensor, Tensor]:
+    """Scores (N, C) and the target as tensors; a list, tuple or NumPy target becomes a tensor on
+    the scores' device."""
+    if not isinstance(scores, Tensor):
+        raise TypeError(f"{name}: scores must be a Tensor of shape (N, C), not {type(scores).__name__}")
+    if scores.ndim != 2:
+        raise ValueError(f"{name}: expected scores of shape (N, C), got {scores.shape}")
+    if not isinstance(target, Tensor):
+        try:
+            target = ad.tensor(target, device=scores.device)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{name}: target must be a Tensor (or a list of class indices), not "
+                f"{type(target).__name__}: {error}"
+            ) from None
+    return scores, target
+
+
+def check_labels(name: str, target: Tensor, classes: int) -> None:
+    """Refuse class indices outside [0, classes): ValueError naming the first bad label and its
+    position.  One host read of a flag (a reduction on the device) per call."""
+    labels = target.data
+    xp = backend.array_module(labels)
+    if xp.any((labels < 0) | (labels >= classes)).item():
+        labels = backend.to_numpy(labels).reshape(-1).tolist()  # the error path only
+        position = next(i for i, label in enumerate(labels) if not 0 <= label < classes)
+        raise ValueError(
+            f"{name}: label {labels[position]} at position {position} is outside [0, {classes}) "
+            f"for scores with C = {classes} classes; check the labels or the number of outputs"
+        )
+
+
+def _class_targets(name: str, log_probs: Tensor, target: Any) -> Tensor:
     """Integer targets (N,) as one-hot rows, or probability targets (N, C) as they are."""
-    if log_probs.ndim != 2:
-        raise ValueError(f"{name}: expected scores of shape (N, C), got {log_probs.shape}")
+    log_probs, target = _targets(name, log_probs, target)
     if target.dtype.kind in "iu":
         if target.shape != log_probs.shape[:1]:
             raise ValueError(
                 f"{name}: class-index targets must have shape {log_probs.shape[:1]}, got {target.shape}"
             )
+        check_labels(name, target, log_probs.shape[1])
         return one_hot(target, log_probs.shape[1], log_probs.dtype)
+    if target.shape == log_probs.shape[:1]:
+        raise TypeError(
+            f"{name}: class indices must be integers, got dtype {target.dtype}; cast them with "
+            ".astype('int64') (or give probability rows of shape (N, C))"
+        )
     if target.shape != log_probs.shape:
         raise ValueError(
             f"{name}: probability targets must have the scores' shape {log_probs.shape}, got {target.shape} "
@@ -263,5 +308,13 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: 
 
 
 def accuracy(scores: Tensor, target: Tensor) -> Tensor:
-    """The fraction of rows whose largest score is at the target class (a 0-d tensor, no sync)."""
+    """The fraction of rows whose largest score is at the target class (a 0-d tensor); class
+    indices outside [0, C) are refused (one host read of a flag)."""
+    scores, target = _targets("accuracy", scores, target)
+    if target.dtype.kind not in "iu" or target.shape != scores.shape[:1]:
+        raise ValueError(
+            f"accuracy: targets must be integer class indices of shape {scores.shape[:1]}, got "
+            f"shape {target.shape} and dtype {target.dtype}"
+        )
+    check_labels("accuracy", target, scores.shape[1])
     return ad.mean(ad.astype(ad.argmax(scores, axis=-1) == target, scores.dtype))

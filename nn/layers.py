@@ -8,6 +8,7 @@ weights and biases), drawn from ``generator`` (the default generator when None).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import autodiff as ad
@@ -20,6 +21,13 @@ from nn import init
 from nn.module import Module, Parameter
 
 PARAMETRIZATIONS = ("standard", "ntk")
+
+
+def check_sizes(name: str, **sizes: Any) -> None:
+    """Refuse layer sizes that are not non-negative integers, naming the layer and the argument."""
+    for key, n in sizes.items():
+        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
+            raise TypeError(f"{name}: {key} must be a non-negative int, not {n!r}")
 
 
 def _empty(*shape: int, dtype: Any, device: str | None) -> Parameter:
@@ -46,6 +54,7 @@ class Linear(Module):
             raise ValueError(
                 f"Linear: parametrization must be one of {PARAMETRIZATIONS}, not {parametrization!r}"
             )
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.parametrization = parametrization
         self.weight = _empty(out_features, in_features, dtype=dtype, device=device)
@@ -90,6 +99,7 @@ class Conv2d(Module):
         device: str | None = None,
     ):
         super().__init__()
+        check_sizes("Conv2d", in_channels=in_channels, out_channels=out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size", 1)
         self.stride = pair(stride, "Conv2d", "stride", 1)

@@ -272,10 +272,14 @@ class Module:
                     f"load_state_dict: '{name}' has shape {shape} but the module's has shape {target.shape}; "
                     "the state does not come from this architecture (nothing was loaded)"
                 )
-            if (kind in "fc") != backend.is_floating(target.dtype) or kind not in "fciub":
+            if (
+                (kind in "fc") != backend.is_floating(target.dtype)
+                or kind not in "fciub"
+                or (kind == "c" and target.dtype.kind != "c")
+            ):
                 raise CheckpointError(
-                    f"load_state_dict: '{name}' has dtype {data.dtype}, the module's is {target.dtype} "
-                    "(nothing was loaded)"
+                    f"load_state_dict: '{name}' has dtype {data.dtype}, the module's is {target.dtype}: "
+                    "not the same kind of number (nothing was loaded)"
                 )
             staged.append((name, backend.asarray(data, dtype=target.dtype, device=target.device)))
         for name, data in staged:

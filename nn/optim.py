@@ -66,9 +66,9 @@ class Optimizer:
             if id(p) in taken:
                 raise ValueError(f"{name}: a parameter (shape {p.shape}) appears in more than one group")
         full = {**self.defaults, **group, "params": params}
-        for key in ("lr", "weight_decay", "eps"):
-            if key in full and not full[key] >= 0:
-                raise ValueError(f"{name}: {key} must be >= 0, got {full[key]}")
+        for key in ("lr", "weight_decay", "eps", "momentum"):
+            if key in full and not 0 <= full[key] < math.inf:
+                raise ValueError(f"{name}: {key} must be >= 0 and finite, got {full[key]}")
         self.param_groups.append(full)
 
     def zero_grad(self) -> None:

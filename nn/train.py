@@ -7,6 +7,7 @@ training.  Per-step quantities stay on the device and are read back once per epo
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -144,6 +145,8 @@ def fit(
     what callbacks return.  ``scheduler.step()`` runs once per epoch.  A callback raising
     :class:`StopTraining` ends training early; the history so far is returned.
     """
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
     hooks = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
     params = list(model.parameters())
     history = History()
@@ -195,6 +198,11 @@ def fit(
                 "grad_norm": grad_norms.item() / batches,
                 "lr": optimizer.param_groups[0]["lr"],
             }
+            if not math.isfinite(record["loss"]):
+                raise FloatingPointError(
+                    f"fit: the training loss is {record['loss']} in epoch {epoch + 1}: training diverged; "
+                    "lower the learning rate"
+                )
             if scheduler is not None:
                 scheduler.step()
             if val_loader is not None:

@@ -264,3 +264,112 @@ def test_sub_commands_and_python_dash_m():
     )
     assert done.returncode == 0 and done.stdout.startswith("digraph autodiff {"), done.stderr
     assert "d out / d y = 2" in done.stderr
+
+
+# ----------------------------------------------------------------------------- mistakes (issue 11)
+BAD_MODEL = "raise RuntimeError('broken on import')\n"
+TRAIN = ["train", "--data", "moons", "--arch", "2,8,2", "--epochs", "1", "--no-progress"]
+MISTAKES = [
+    (["--activation", "swish"], "argument --activation: invalid choice: 'swish'"),
+    (["--lr", "0"], "argument --lr: must be a finite number in (0, inf), got 0"),
+    (["--lr", "-1"], "argument --lr: must be a finite number"),
+    (["--lr", "nan"], "argument --lr: must be a finite number in (0, inf), got nan"),
+    (["--lr", "inf"], "argument --lr: must be a finite number in (0, inf), got inf"),
+    (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+    (["--weight-decay", "-0.1"], "argument --weight-decay: must be a finite number in [0, inf)"),
+    (["--momentum", "1"], "argument --momentum: must be a finite number in [0, 1), got 1"),
+    (["--momentum", "-0.5"], "argument --momentum: must be a finite number in [0, 1)"),
+    (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+    (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    (["--data", "mnist"], "data 'mnist' is read from local IDX files: give their folder (--root)"),
+    (["--data", "mnist", "--root", "{tmp}/nowhere"], "is not a folder"),
+    (["--data", "mnist", "--root", "{tmp}/empty"], "mnist: no file train-images-idx3-ubyte"),
+    (["--arch", "2,16,5"], "the architecture ends with 5 outputs but the data has 2 classes"),
+    (["--data", "digits", "--arch", "64,16,5"], "ends with 5 outputs but the data has 10 classes"),
+    (["--arch", "3,16,2"], "the architecture starts with 3 inputs"),
+    (["--model", "cnn", "--arch", "4,2"], "data 'moons' has no images: use the mlp model"),
+    (["--arch", "2,1000000,1000000,2"], "GiB but"),
+    (["--out", "{tmp}/file"], "--out {tmp}/file is a file"),
+    (["--out", "{tmp}/file/run"], "--out: cannot write {tmp}/file/run/model.npz"),
+    (["--out", ""], "--out is empty"),
+    (["--out", "{tmp}/earlier"], "holds an earlier run (metrics.json); choose another folder or add --force"),
+]
+GRAPH = ["graph", "x * y", "--at", "x=1.5,y=0.5"]
+GRAPH_MISTAKES = [
+    (["--max-nodes", "0"], "argument --max-nodes: must be at least 1, got 0"),
+    (["-o", "{tmp}/g.xyz"], "-o {tmp}/g.xyz: unknown format .xyz"),
+    (["-o", "{tmp}/empty"], "unknown format (no suffix)"),
+    (["-o", "{tmp}/folder.svg"], "-o {tmp}/folder.svg is a folder"),
+    (["-o", "{tmp}/file/g.dot"], "-o: cannot write {tmp}/file/g.dot"),
+    (["--steps", "{tmp}/file"], "--steps '{tmp}/file': give a folder name"),
+    (["--steps", "{tmp}/file/steps"], "--steps: cannot write {tmp}/file/steps/index.html"),
+    (["--at", "x=2"], "--at gives x twice"),
+]
+MODEL_MISTAKES = [
+    (["--model", "{tmp}/bad.py:model", "--input-shape", "2,3"], "running {tmp}/bad.py failed: RuntimeError"),
+    (["--model", "{tmp}/models.py:model", "--input-shape", "2,5"], "failed on an input of shape (2, 5)"),
+    (["--model", "{tmp}/models.py:model", "--input-shape", "0"], "--input-shape: expected positive sizes"),
+    (["--model", "{tmp}/models.py:Tiny.__init__", "--input-shape", "2,3"], "has no attribute"),
+]
+CASES = (
+    [(TRAIN + argv, message) for argv, message in MISTAKES]
+    + [(GRAPH + argv, message) for argv, message in GRAPH_MISTAKES]
+    + [(["graph", *argv], message) for argv, message in MODEL_MISTAKES]
+    + [(["graph", "ﬁ * 2", "--at", "ﬁ=1"], "--at ﬁ: Python reads this name as 'fi' (NFKC); write 'fi'")]
+)
+
+
+def tree(folder):
+    return sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(argv[:1] + argv[-2:]) for argv, _ in CASES])
+def test_mistakes_get_one_line_exit_2_and_nothing_written(argv, message, tmp_path, capsys):
+    """Issue 11, 'Crashes': every ordinary mistake of ``autodiff train`` / ``autodiff graph``
+    prints one line saying what is wrong (and how to fix it), exits with status 2, and writes
+    nothing; ``train`` refuses before training (an --arch that does not fit the classes too)."""
+    pytest.importorskip("nn")
+    (tmp_path / "file").write_text("a file")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "folder.svg").mkdir()
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "metrics.json").write_text("{}")
+    (tmp_path / "bad.py").write_text(BAD_MODEL)
+    (tmp_path / "models.py").write_text(MODEL)
+    before = tree(tmp_path)
+    tmp = str(tmp_path)
+    argv = [a.replace("{tmp}", tmp) for a in argv]
+    if "run" not in " ".join(argv) and argv[0] == "train" and "--out" not in argv:
+        argv += ["--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"autodiff {argv[0]}"), err
+    assert message.replace("{tmp}", tmp) in err
+    assert captured.out == "" and tree(tmp_path) == before  # nothing written, nothing created
+
+
+@pytest.mark.cpu_only
+def test_train_stops_when_training_diverges_and_overwrites_only_with_force(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    with pytest.warns(RuntimeWarning):
+        assert main([*TRAIN, "--lr", "1e300", "--out", out]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("autodiff train: fit: the training loss is nan in epoch 1: training diverged")
+    assert not (tmp_path / "run").exists()
+    assert main([*TRAIN, "--out", out]) == 0
+    capsys.readouterr()
+    assert main([*TRAIN, "--out", out]) == 2
+    assert main([*TRAIN, "--out", out, "--force", "--seed", "1"]) == 0
+    assert '"seed": 1' in (tmp_path / "run" / "metrics.json").read_text()
+
+
+@pytest.mark.cpu_only
+def test_expressions_may_start_with_a_minus(capsys):
+    assert main(["graph", "-x", "--at", "x=2"]) == 0
+    assert "out = -2" in capsys.readouterr().err
+    assert main(["graph", "-x*y", "--at", "x=2,y=3", "--grads"]) == 0
+    assert "d out / d y = -2" in capsys.readouterr().err
+    assert main(["graph", "--at", "x=2", "-x**2"]) == 0
+    assert "out = -4" in capsys.readouterr().err

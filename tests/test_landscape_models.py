@@ -106,6 +106,32 @@ def test_functional_dimension_tolerance_and_errors():
         L.functional_dimension(model, X, method="qr")
 
 
+class Scaled(nn.Module):
+    """f(x)_k = x_k w_k s_k: on X = I its Jacobian is diagonal with singular values exactly s."""
+
+    def __init__(self, scales):
+        super().__init__()
+        self.scales = ad.tensor(scales)
+        self.w = nn.Parameter(ad.ones(len(scales)))
+
+    def forward(self, x):
+        return x * self.w * self.scales
+
+
+def test_functional_dimension_reports_the_gap_of_its_decision():
+    """Issue 11, item 12: ``largest_gap`` is never inside the noise below the threshold (it used
+    to be the widest ratio anywhere, here 1e-20 / 1e-40 at index 3), and a narrow decision gap
+    is reported as ambiguous, with a warning."""
+    eye = ad.eye(4)
+    clear = L.functional_dimension(Scaled([1.0, 0.5, 1e-20, 1e-40]), eye)  # cut 16 eps = 3.6e-15
+    assert clear.rank == 2 and clear.gap == pytest.approx(0.5e20)
+    assert clear.largest_gap == (2, clear.gap) and not clear.ambiguous
+    with pytest.warns(RuntimeWarning, match="ambiguous rank 3.*widest gap above it is 5e\\+13 at rank 2"):
+        narrow = L.functional_dimension(Scaled([1.0, 0.5, 1e-14, 3e-15]), eye)
+    assert narrow.rank == 3 and narrow.gap == pytest.approx(1e-14 / 3e-15) and narrow.ambiguous
+    assert narrow.largest_gap == (2, pytest.approx(0.5e14)) and "(ambiguous)" in str(narrow)
+
+
 def test_rescaling_directions_are_flat_for_outputs_and_loss():
     model = mlp([3, 4, 5, 2])
     X = data(30, 3)

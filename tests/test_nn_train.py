@@ -2,6 +2,9 @@
 files refused with the model untouched), the train command, and the digits acceptance runs."""
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -153,6 +156,55 @@ def test_wrong_architecture_and_foreign_archives(tmp_path):
         nn.load(wider, tmp_path / "plain.npz")
     with pytest.raises(FileNotFoundError):
         nn.load(wider, tmp_path / "missing.npz")
+
+
+def test_complex_arrays_are_refused_for_real_parameters(tmp_path):
+    """Issue 11, item 13: a complex array used to load into a float parameter with a warning."""
+    source = network(0)
+    nn.save(source, tmp_path / "model.npz")
+    arrays = dict(np.load(tmp_path / "model.npz"))
+    arrays["0.weight"] = arrays["0.weight"] + 1j
+    np.savez(tmp_path / "complex.npz", **arrays)
+    before = snapshot(source)
+    with pytest.raises(nn.CheckpointError, match="'0.weight' has dtype complex128, the module's is float64"):
+        nn.load(source, tmp_path / "complex.npz")
+    assert all(v.tobytes() == before[k].tobytes() for k, v in snapshot(source).items())
+
+
+@pytest.mark.cpu_only
+def test_save_keeps_the_mode_or_follows_the_umask(tmp_path):
+    """Issue 11, item 13: ``nn.save`` used to make every checkpoint 0600 (mkstemp's mode)."""
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"old")
+    path.chmod(0o644)
+    nn.save(network(0), path)
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.chmod(0o640)
+    nn.save(network(0), path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600)):
+        previous = os.umask(mask)
+        try:
+            nn.save(network(0), tmp_path / f"new{mask:o}.npz")
+        finally:
+            os.umask(previous)
+        assert (tmp_path / f"new{mask:o}.npz").stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.cpu_only
+def test_save_removes_the_temporaries_of_interrupted_saves(tmp_path):
+    """Issue 11, item 13: a save killed before its clean-up leaves ``.model.npz.<pid>.*.tmp``; the
+    next save removes it when that process is gone, and leaves a running process's one alone."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f".model.npz.{gone.pid}.k3j4.tmp"
+    running = tmp_path / f".model.npz.{os.getppid()}.a1b2.tmp"
+    other = tmp_path / f".other.npz.{gone.pid}.c5d6.tmp"
+    for planted in (stale, running, other):
+        planted.write_bytes(b"half a checkpoint")
+    nn.save(network(0), tmp_path / "model.npz")
+    assert not stale.exists() and running.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name, "model.npz"])
 
 
 # ----------------------------------------------------------------------------- command line

@@ -39,11 +39,14 @@ def normalize_axes(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
     """``axis`` (None, an int or a sequence) as a sorted tuple of distinct negative axes."""
     if axis is None:
         return tuple(range(-ndim, 0))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if not _is_int(axis) and not (isinstance(axis, Sequence) and builtins.all(_is_int(a) for a in axis)):
+        raise TypeError(f"{name}: axis must be an int, a tuple of ints or None, not {axis!r}")
+    axes = (axis,) if _is_int(axis) else tuple(axis)
     result = []
     for a in axes:
-        if not isinstance(a, int) or not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{name}: axis {a!r} is out of range for a tensor with {ndim} axes")
+        if not -ndim <= a < ndim:
+            hint = " (a 0-d tensor has no axes: use axis=None)" if ndim == 0 else ""
+            raise ValueError(f"{name}: axis {a!r} is out of range for a tensor with {ndim} axes{hint}")
         result.append(a - ndim if a >= 0 else a)
     if len(set(result)) != len(result):
         raise ValueError(f"{name}: repeated axis in {axis!r}")
@@ -67,7 +70,18 @@ def _reduction(prim, name):
 
 sum = _reduction(rd.sum, "sum")
 max = _reduction(rd.max, "max")
-logsumexp = _reduction(rd.logsumexp, "logsumexp")
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``axis`` (all axes when None), shifted by the maximum; -inf
+    (the log of an empty sum) over an empty axis."""
+    x = as_tensor(x)
+    axes = normalize_axes("logsumexp", axis, x.ndim)
+    if builtins.any(x.shape[a] == 0 for a in axes):
+        return sum(x, axes, keepdims) - math.inf
+    return rd.logsumexp(x, axis=axes, keepdims=bool(keepdims))
+
+
 any = _reduction(rd.any, "any")
 all = _reduction(rd.all, "all")
 
@@ -155,19 +169,37 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(log_softmax(x)): stable for any logits."""
+    x = as_tensor(x)
+    _one_axis("softmax", axis, x.ndim)
     return ew.exp(log_softmax(x, axis))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """x - logsumexp(x): finite for logits of any size (logsumexp shifts by the max)."""
     x = as_tensor(x)
+    _one_axis("log_softmax", axis, x.ndim)
     return x - logsumexp(x, axis, keepdims=True)
 
 
 # ------------------------------------------------------------------------- elementwise
-def clip(x: Any, a_min: float | None = None, a_max: float | None = None) -> Tensor:
-    """Clamp to [a_min, a_max] (scalars); the gradient is 1 inside, boundaries included."""
-    return ew.clip(as_tensor(x), lo=a_min, hi=a_max)
+def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
+    """Clamp to [a_min, a_max]; the gradient to x is 1 inside, boundaries included.  Bounds that
+    are tensors (or arrays) broadcast against x and receive the gradient where they bind
+    (PyTorch's clamp): ``where(x < a_min, a_min, x)``, then the same for a_max."""
+    x = as_tensor(x)
+    scalar = int | float | np.integer | np.floating
+    if builtins.all(b is None or isinstance(b, scalar) for b in (a_min, a_max)):
+        return ew.clip(x, lo=a_min, hi=a_max)
+    for b in (a_min, a_max):
+        if not (b is None or isinstance(b, scalar | Tensor | np.ndarray) or backend.is_array(b)):
+            raise TypeError(f"clip: bounds must be numbers, tensors or None, not {type(b).__name__}")
+    if a_min is not None:
+        a_min = as_tensor(a_min, like=x)
+        x = ew.where(x < a_min, a_min, x)
+    if a_max is not None:
+        a_max = as_tensor(a_max, like=x)
+        x = ew.where(x > a_max, a_max, x)
+    return x
 
 
 def log_sigmoid(x: Any) -> Tensor:
@@ -200,7 +232,7 @@ def astype(x: Any, dtype: Any) -> Tensor:
 def reshape(x: Any, *shape: Any) -> Tensor:
     """NumPy's reshape; one entry may be -1."""
     x = as_tensor(x)
-    shape = shape_tuple(shape)
+    shape = shape_tuple(shape, "reshape")
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: only one -1 allowed in {shape}")
     if -1 in shape:
@@ -226,7 +258,7 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
 
 
 def permute(x: Any, *axes: int) -> Tensor:
-    return transpose(x, shape_tuple(axes))
+    return transpose(x, shape_tuple(axes, "permute"))
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
@@ -328,6 +360,11 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     a = _one_axis("split", axis, x.ndim) + x.ndim
     n = x.shape[a]
     if isinstance(indices_or_sections, int):
+        if indices_or_sections < 1:
+            raise ValueError(
+                f"split: the number of sections must be at least 1, got {indices_or_sections}; "
+                "or give the indices where to cut"
+            )
         if n % indices_or_sections:
             raise ValueError(
                 f"split: axis of length {n} does not split into {indices_or_sections} equal sections"
@@ -390,6 +427,8 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
     for i in index:
         if isinstance(i, Tensor):
             i = i.data
+        if isinstance(i, list) and not i:  # x[[]]: an empty list is an empty integer index (NumPy)
+            i = xp.zeros(0, dtype=np.int64)
         if isinstance(i, list) or (isinstance(i, np.ndarray) and x.device != "cpu"):
             i = backend.asarray(i, device=x.device)
         if backend.is_array(i) or isinstance(i, np.ndarray):
