@@ -38,5 +38,5 @@ from landscape.paths import (
 )
 from landscape.pl import PLConstant, pl_constant, pl_ratio
 from landscape.search import SearchResult, find_critical_point, minres
-from landscape.surface import Surface, surface
-from landscape.sweep import SweepError, SweepResult, sweep
+from landscape.surfaces import Surface, surface
+from landscape.sweeps import SweepError, SweepResult, sweep

@@ -33,8 +33,8 @@ import autodiff as ad
 from autodiff.tensor import Tensor
 from landscape._core import ScalarFn, flat
 from landscape.params import ParamSpace
-from landscape.surface import Measure, _matplotlib, _save, tabulate
-from landscape.sweep import progress_bar, sweep
+from landscape.surfaces import Measure, _matplotlib, _save, tabulate
+from landscape.sweeps import progress_bar, sweep
 
 METHODS = ("bezier", "polychain", "neb")
 
@@ -124,7 +124,7 @@ class PathResult:
         ax.set_xlabel("t")
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="center left")
         ax.set_title(self.info.get("title", "loss along the path"), fontsize=9)
         return _save(fig, Canvas, Path(path))
 
@@ -216,8 +216,10 @@ def connect(
         [(k + 1) / (bends + 1) for k in range(bends)], dtype=theta_a.dtype, device=theta_a.device
     )
     start = theta_a + fractions.reshape(-1, 1) * (theta_b - theta_a)
-    train = _neb if method == "neb" else _train_curve
-    curve, history = train(f, method, theta_a, theta_b, start, steps, lr, batch, spring, seed, progress)
+    if method == "neb":
+        curve, history = _neb(f, theta_a, theta_b, start, steps, lr, spring, progress)
+    else:
+        curve, history = _train_curve(f, method, theta_a, theta_b, start, steps, lr, batch, seed, progress)
     result = evaluate_path(f, curve, n, method, metrics, refresh, client, workers, progress)
     result.history = history
     result.info.update(
@@ -235,7 +237,6 @@ def _train_curve(
     steps: int,
     lr: float,
     batch: int,
-    spring: float,
     seed: int | None,
     progress: bool,
 ) -> tuple[Curve, np.ndarray]:
@@ -256,11 +257,9 @@ def _train_curve(
             objective.backward()
             optimizer.step()
             history.append(objective.detach())
-            if bar is not None:
-                bar.update()
+            bar.update()
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return Curve(kind, theta_a, theta_b, controls.detach()), _host_history(history)
 
 
@@ -270,15 +269,12 @@ def _host_history(history: list[Tensor]) -> np.ndarray:
 
 def _neb(
     f: ScalarFn,
-    kind: str,
     theta_a: Tensor,
     theta_b: Tensor,
     start: Tensor,
     steps: int,
     lr: float,
-    batch: int,
     spring: float,
-    seed: int | None,
     progress: bool,
 ) -> tuple[Curve, np.ndarray]:
     images = start
@@ -296,11 +292,9 @@ def _neb(
             force = -(gradient - along * tangent) + spring * (lengths[1:] - lengths[:-1]) * tangent
             images = (images + lr * force).detach()
             history.append(value.detach() / images.shape[0])
-            if bar is not None:
-                bar.update()
+            bar.update()
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return Curve("polychain", theta_a, theta_b, images), _host_history(history)
 
 

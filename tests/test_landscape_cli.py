@@ -66,3 +66,19 @@ def test_landscape_command_errors(runs, tmp_path, capsys):
     assert "give --data --arch" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["landscape"])  # a study is required
+
+
+def test_scheduler_option_sends_the_evaluations_to_a_dask_cluster(runs, capsys):
+    distributed = pytest.importorskip("distributed")
+    common = ["--examples", "100", "--grid", "3", "--dims", "1", "--no-progress"]
+    surfaces = {}
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        for name, where in (
+            ("serial", ["--workers", "0"]),
+            ("dask", ["--scheduler", cluster.scheduler_address]),
+        ):
+            out = runs / f"surface-{name}"
+            args = ["--checkpoint", str(runs / "a/model.npz"), "--out", str(out), *common, *where]
+            assert main(["landscape", "surface", *args]) == 0
+            surfaces[name] = json.loads((out / "surface.json").read_text())["values"]
+    assert surfaces["dask"] == surfaces["serial"]

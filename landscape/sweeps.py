@@ -46,15 +46,24 @@ class SweepResult:
         return self.results
 
 
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def progress_bar(total: int, enabled: bool, desc: str) -> Any:
-    """A tqdm bar (None when disabled or when tqdm is absent: it is optional)."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+    """A tqdm bar, or an object that does nothing when disabled or when tqdm is absent (it is
+    optional)."""
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return _NoBar()
+        return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+    return _NoBar()
 
 
 def _describe(error: BaseException) -> str:
@@ -88,13 +97,7 @@ def sweep(
             return _serial(fn, points, retries, bar)
         return _in_processes(fn, points, workers, retries, bar)
     finally:
-        if bar is not None:
-            bar.close()
-
-
-def _tick(bar: Any) -> None:
-    if bar is not None:
-        bar.update()
+        bar.close()
 
 
 def _serial(fn: Callable, points: list, retries: int, bar: Any) -> SweepResult:
@@ -107,7 +110,7 @@ def _serial(fn: Callable, points: list, retries: int, bar: Any) -> SweepResult:
                 break
             except Exception as error:
                 out.errors[i] = _describe(error)
-        _tick(bar)
+        bar.update()
     return out
 
 
@@ -144,7 +147,7 @@ def _in_processes(fn: Callable, points: list, workers: int, retries: int, bar: A
                     if attempts[i] <= retries:
                         continue
                 pending.discard(i)
-                _tick(bar)
+                bar.update()
     return out
 
 
@@ -174,7 +177,7 @@ def _on_dask(fn: Callable, points: list, client: Any, retries: int, bar: Any) ->
                 out.results[i] = future.result()
             except Exception as error:
                 out.errors[i] = _describe(error)
-            _tick(bar)
+            bar.update()
     finally:
         client.cancel(futures)
         if owned:

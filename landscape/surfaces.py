@@ -24,7 +24,7 @@ import autodiff as ad
 from autodiff.tensor import Tensor
 from landscape._core import ScalarFn, flat, like
 from landscape.directions import TrajectoryPCA
-from landscape.sweep import sweep
+from landscape.sweeps import sweep
 
 
 class Measure:
