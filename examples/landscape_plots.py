@@ -10,7 +10,7 @@
 
     python examples/landscape_plots.py [--out landscape_plots] [--epochs 30] [--grid 31]
 
-Needs scikit-learn and matplotlib; about a minute on one CPU core.
+Needs scikit-learn and matplotlib; about 1.5 minutes of CPU time.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Goldstein (2018), *Visualizing the loss landscape of neural nets*: each filter (
 weight matrix: the incoming weights of one neuron, or one output channel of a convolution) of
 the direction d is rescaled to the norm of the same filter of the weights,
 ``d_i <- d_i ||w_i|| / ||d_i||``.  Plots along such directions are unchanged by the positive
-rescalings (c W_h, c b_h, W_{h+1} / c) of a ReLU network (seed 000, non-coercivity by
-rescaling), which leave the function, and so the loss, unchanged.
+rescalings (c W_h, c b_h, W_{h+1} / c) of a ReLU network (Malgouyres 2024, *Nonconvex
+optimization landscapes*: non-coercivity by rescaling), which leave the function, and so the loss, unchanged.
 
 ``trajectory_pca``: the principal directions of a training trajectory theta_0, ..., theta_n
 about its end point (Li et al. 2018, section 7): the surface spanned by the first two shows the

@@ -1,13 +1,14 @@
-"""Paths of low loss between two minima (seed 004: connected sub-level sets
+"""Paths of low loss between two minima (the lecture notes *¿Por qué la solución al problema
+de optimalidad funciona?*: connected sub-level sets
 ``Omega(lambda) = {theta : L(theta) <= lambda}``; if every sub-level set is connected, every
 local minimum is global).
 
 A path gamma: [0, 1] -> R^p from theta_a to theta_b has the barrier
-``max_t L(gamma(t)) - max(L(theta_a), L(theta_b))``: the level lambda above the larger end value
-needed for both ends to lie in one connected component of Omega(lambda) along this path.
+``max_t L(gamma(t)) - max(L(theta_a), L(theta_b))``: how far above the larger end value the
+lowest level lambda lies for which the whole path is in Omega(lambda).
 
 * :func:`interpolate`: the straight line (1 - t) theta_a + t theta_b (Goodfellow et al.'s
-  one-dimensional probe; a barrier witnesses non-convexity, seed 000);
+  one-dimensional probe; a barrier witnesses non-convexity, as in Malgouyres 2024);
 * :func:`connect`: a curve trained to have low loss everywhere (Garipov, Izmailov, Podoprikhin,
   Vetrov, Wilson 2018, *Loss surfaces, mode connectivity, and fast ensembling of DNNs*): a
   Bezier curve ``sum_k C(K, k) t^k (1 - t)^(K - k) P_k`` or a polygonal chain through control

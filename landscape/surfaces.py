@@ -1,6 +1,7 @@
 """1-D and 2-D slices of the loss: ``L(theta + a d_1 + b d_2)`` on a grid of (a, b).
 
-Seeds 000 and 004 study the loss landscape through its level sets
+The lecture notes (Malgouyres 2024, *Nonconvex optimization landscapes*; *¿Por qué la
+solución al problema de optimalidad funciona?*) study the loss landscape through its level sets
 ``Omega(lambda) = {theta : L(theta) <= lambda}``; a slice along directions (random and
 filter-normalised, :func:`random_directions`, or the principal directions of a training
 trajectory, :func:`trajectory_pca`) shows them in a plane, as in Li, Xu, Taylor, Studer,

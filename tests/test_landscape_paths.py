@@ -1,5 +1,5 @@
-"""landscape.interpolate and connect on landscapes whose barriers are known exactly (seed 004:
-connected sub-level sets): f(w1, w2) = (w2 w1 - c)^2, whose minima on the branches of
+"""landscape.interpolate and connect on landscapes whose barriers are known exactly (connected
+sub-level sets, as in the lecture notes): f(w1, w2) = (w2 w1 - c)^2, whose minima on the branches of
 w1 w2 = c are separated by a barrier of exactly c^2; a linear 1 -> 2 -> 1 network whose minima
 related by swapping the hidden neurons lie on the one connected set a1 b1 + a2 b2 = c; the
 GL+ orbit of a deep linear network, along which the loss is constant."""
