@@ -32,7 +32,7 @@ from autodiff.viz.rendering import TEXT_FORMATS
 # be imported, adds its sub-command, and sets ``func`` (args -> exit status) as its default.
 PLUGINS = (
     ("nn.cli", "add_train_parser"),  # autodiff train ...
-    ("landscape.cli", "add_landscape_parser"),  # autodiff landscape ... (to come)
+    ("landscape.cli", "add_landscape_parser"),  # autodiff landscape surface / connect ...
 )
 
 

@@ -8,7 +8,10 @@ function of a 1-D tensor, or ``ParamSpace(model).loss(loss_fn, X, Y)``), or a mo
 * Jacobian geometry: :func:`param_jacobian`, :func:`functional_dimension`, :func:`ntk`,
   :mod:`landscape.relu` (activation patterns, positive rescalings), :func:`pl_constant`,
   :func:`pl_ratio`;
-* critical points: :func:`classify`, :func:`find_critical_point`.
+* critical points: :func:`classify`, :func:`find_critical_point`;
+* surfaces and paths: :func:`random_directions` (filter-normalised), :func:`surface`,
+  :func:`trajectory_pca`, :func:`interpolate`, :func:`connect` (Bezier, polygonal chain, NEB);
+* many independent jobs: :func:`sweep` (local processes or a Dask cluster).
 
 Every routine refuses NaN or inf, in its inputs (theta, X, vectors) or in the values it computes
 (f, the gradient, Hessian products, the Jacobian), with :class:`NonFiniteError` (a ValueError)
@@ -25,8 +28,20 @@ from landscape._core import NonFiniteError
 from landscape.critical import KINDS, CriticalPointReport, Probe, classify
 from landscape.curvature import ggn_vp, hessian, hvp, tangent_chunk
 from landscape.density import SpectralDensity, TraceEstimate, hessian_trace, plot_density, spectral_density
+from landscape.directions import TrajectoryPCA, random_directions, trajectory_pca
 from landscape.jacobian import NTK, FunctionalDimension, functional_dimension, ntk, param_jacobian
 from landscape.lanczos import EigResult, hessian_eigs, lanczos
 from landscape.params import ParamSpace
+from landscape.paths import (
+    BatchNormRefresh,
+    Curve,
+    PathResult,
+    batchnorm_refresh,
+    connect,
+    evaluate_path,
+    interpolate,
+)
 from landscape.pl import PLConstant, pl_constant, pl_ratio
 from landscape.search import SearchResult, find_critical_point, minres
+from landscape.surfaces import Surface, surface
+from landscape.sweeps import SweepError, SweepResult, sweep

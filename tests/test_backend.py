@@ -126,6 +126,8 @@ HOST_POST_PROCESSING = {
     "landscape/density.py",
     "landscape/jacobian.py",
     "landscape/lanczos.py",
+    "landscape/paths.py",  # the t grid and the random t of training, results along the path
+    "landscape/surfaces.py",  # grid coordinates, the grid of results, the plots
 }
 # NumPy names that are not array math: dtypes, constants, shape helpers.
 ALLOWED = {
