@@ -21,7 +21,7 @@ from typing import Any
 from autodiff import backend
 from autodiff.graph import raw_namespace, set_grad_enabled
 from autodiff.state import flags, physical, shared
-from autodiff.tensor import Tensor
+from autodiff.tensor import Tensor, plugins
 
 
 def _grad_parents(v: Tensor) -> tuple:
@@ -354,3 +354,6 @@ def _batch_axes_first(g: Tensor, x: Tensor, nb: int) -> Tensor:
             order = tuple(range(nb, nb + depth)) + tuple(range(nb)) + tuple(range(nb + depth, g.data.ndim))
             g = transpose(g, axes=order)
     return mark(g, active_levels(x))
+
+
+plugins.backward = backward  # Tensor.backward

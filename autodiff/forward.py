@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from autodiff import backend
-from autodiff.graph import Primitive, raw_namespace
+from autodiff.graph import Primitive, interpreters, raw_namespace
 from autodiff.state import flags
 from autodiff.tensor import Tensor
 
@@ -138,3 +138,6 @@ def propagate(prim: Primitive, out: Tensor, args: tuple, params: dict) -> None:
         finally:
             flags.ceiling = ceiling
         out._tangents = {**(out._tangents or {}), number: result}
+
+
+interpreters.tangents = propagate

@@ -95,6 +95,23 @@ def _user_frames() -> list[traceback.FrameSummary]:
     return [f for f in traceback.extract_stack() if not f.filename.startswith(here)]
 
 
+# ----------------------------------------------------------------------------- interpreters
+class Interpreters:
+    """Where transformations plug into every primitive call, installed when they load (this
+    module imports none of them): ``batch(prim, args, params)`` runs a primitive on batched
+    arguments (``autodiff.vmap``), ``tangents(prim, out, args, params)`` gives its output the
+    tangents of forward mode (``autodiff.forward``), and ``index(x, index)`` indexes with indices
+    that differ per example (``autodiff.vmap``).  Each is called only while its transformation
+    has a level open, so only after it was installed."""
+
+    batch: Callable[..., Any] | None = None
+    tangents: Callable[..., Any] | None = None
+    index: Callable[..., Any] | None = None
+
+
+interpreters = Interpreters()
+
+
 # ----------------------------------------------------------------------------- primitives
 class Primitive:
     """One operation, declared once with every rule a transformation needs (JAX's primitives):
@@ -143,9 +160,7 @@ class Primitive:
         """Evaluate on ``args`` and, when gradients are wanted, record the new vertex:
         ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})`` with Parents(v) = args."""
         if flags.vmap_levels and any(isinstance(a, Tensor) and a._levels for a in args):
-            from autodiff.vmap import batched_call
-
-            return batched_call(self, args, params)
+            return interpreters.batch(self, args, params)
         kind = None
         requires_grad = False
         datas = []
@@ -182,9 +197,7 @@ class Primitive:
             if flags.scope is not None:
                 t._scope = flags.scope
         if flags.forward_levels:
-            from autodiff.forward import propagate
-
-            propagate(self, t, args, params)
+            interpreters.tangents(self, t, args, params)
         return t
 
     def __repr__(self) -> str:

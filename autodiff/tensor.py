@@ -11,6 +11,19 @@ from autodiff import backend
 from autodiff.state import flags, shared
 
 
+class PlugIns:
+    """What Tensor's methods call into, installed by the layers above when they load (this module
+    imports none of them): the op library behind the operators and NumPy-style methods
+    (``autodiff.ops``), the backward pass (``autodiff.engine``) and drawing (``autodiff.viz``)."""
+
+    ops: Any = None
+    backward: Any = None
+    draw: Any = None
+
+
+plugins = PlugIns()
+
+
 class Tensor:
     """An n-dimensional array that records how it was computed.
 
@@ -87,8 +100,8 @@ class Tensor:
     is_leaf = property(lambda self: self._op is None, doc="Made by the user, not by an operation.")
     op_name = property(lambda self: None if self._op is None else self._op.name)
     scope = property(lambda self: self._scope, doc="The name scopes it was made in (see ad.name_scope).")
-    T = property(lambda self: ops.transpose(self), doc="The axes reversed, as NumPy's ``.T``.")
-    mT = property(lambda self: ops.swapaxes(self, -1, -2), doc="The last two axes swapped.")
+    T = property(lambda self: plugins.ops.transpose(self), doc="The axes reversed, as NumPy's ``.T``.")
+    mT = property(lambda self: plugins.ops.swapaxes(self, -1, -2), doc="The last two axes swapped.")
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -144,7 +157,7 @@ class Tensor:
         """A copy on ``device`` (differentiable); the tensor itself if it is there already."""
         if backend.canonical_device(device) == self.device:
             return self
-        return ops.shape.to_device(self, device=backend.canonical_device(device), source=self.device)
+        return plugins.ops.shape.to_device(self, device=backend.canonical_device(device), source=self.device)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -173,18 +186,14 @@ class Tensor:
         self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False
     ) -> None:
         """Backpropagate from this tensor and accumulate gradients into the leaves' ``.grad``."""
-        from autodiff.engine import backward
-
-        backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+        plugins.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
 
     def zero_grad(self) -> None:
         self.grad = None
 
     def draw(self, **options: Any) -> Any:
         """``ad.draw(self, ...)``: the graph that computed this tensor, a ``graphviz.Digraph``."""
-        from autodiff.viz import draw
-
-        return draw(self, **options)
+        return plugins.draw(self, **options)
 
     def name(self, name: str) -> Tensor:
         """Give the tensor a name shown in repr and in drawings; returns the tensor."""
@@ -230,16 +239,18 @@ class Tensor:
         self._write(
             "__setitem__",
             lambda: _raw(value),
-            lambda old: ops.setitem(old, index, value),
+            lambda old: plugins.ops.setitem(old, index, value),
             value,
             _raw_index(index),
         )
 
     def copy_(self, other: Any) -> Tensor:
-        return self._write("copy_", lambda: _raw(other), lambda old: ops.setitem(old, Ellipsis, other), other)
+        return self._write(
+            "copy_", lambda: _raw(other), lambda old: plugins.ops.setitem(old, Ellipsis, other), other
+        )
 
     def fill_(self, value: float) -> Tensor:
-        return self._write("fill_", lambda: value, lambda old: ops.setitem(old, Ellipsis, value))
+        return self._write("fill_", lambda: value, lambda old: plugins.ops.setitem(old, Ellipsis, value))
 
     def zero_(self) -> Tensor:
         return self.fill_(0)
@@ -261,79 +272,79 @@ class Tensor:
 
     # ------------------------------------------------------------------ operators
     def __add__(self, other):
-        return ops.add(self, other)
+        return plugins.ops.add(self, other)
 
     def __radd__(self, other):
-        return ops.add(other, self)
+        return plugins.ops.add(other, self)
 
     def __sub__(self, other):
-        return ops.subtract(self, other)
+        return plugins.ops.subtract(self, other)
 
     def __rsub__(self, other):
-        return ops.subtract(other, self)
+        return plugins.ops.subtract(other, self)
 
     def __mul__(self, other):
-        return ops.multiply(self, other)
+        return plugins.ops.multiply(self, other)
 
     def __rmul__(self, other):
-        return ops.multiply(other, self)
+        return plugins.ops.multiply(other, self)
 
     def __truediv__(self, other):
-        return ops.divide(self, other)
+        return plugins.ops.divide(self, other)
 
     def __rtruediv__(self, other):
-        return ops.divide(other, self)
+        return plugins.ops.divide(other, self)
 
     def __pow__(self, other):
-        return ops.power(self, other)
+        return plugins.ops.power(self, other)
 
     def __rpow__(self, other):
-        return ops.power(other, self)
+        return plugins.ops.power(other, self)
 
     def __matmul__(self, other):
-        return ops.matmul(self, other)
+        return plugins.ops.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return ops.matmul(other, self)
+        return plugins.ops.matmul(other, self)
 
     def __neg__(self):
-        return ops.negative(self)
+        return plugins.ops.negative(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return ops.abs(self)
+        return plugins.ops.abs(self)
 
     def __getitem__(self, index):
-        return ops.getitem(self, index)
+        return plugins.ops.getitem(self, index)
 
     def __lt__(self, other):
-        return ops.less(self, other)
+        return plugins.ops.less(self, other)
 
     def __le__(self, other):
-        return ops.less_equal(self, other)
+        return plugins.ops.less_equal(self, other)
 
     def __gt__(self, other):
-        return ops.greater(self, other)
+        return plugins.ops.greater(self, other)
 
     def __ge__(self, other):
-        return ops.greater_equal(self, other)
+        return plugins.ops.greater_equal(self, other)
 
     def __eq__(self, other):  # type: ignore[override]
-        return ops.equal(self, other)
+        return plugins.ops.equal(self, other)
 
     def __ne__(self, other):  # type: ignore[override]
-        return ops.not_equal(self, other)
+        return plugins.ops.not_equal(self, other)
 
     def __and__(self, other):
-        return ops.logical_and(self, other)
+        return plugins.ops.logical_and(self, other)
 
     def __or__(self, other):
-        return ops.logical_or(self, other)
+        return plugins.ops.logical_or(self, other)
 
     def __invert__(self):
-        return ops.logical_not(self)
+        return plugins.ops.logical_not(self)
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -368,7 +379,7 @@ def _raw_index(index: Any) -> Any:
 
 def _method(name: str):
     def method(self, *args, **kwargs):
-        return getattr(ops, name)(self, *args, **kwargs)
+        return getattr(plugins.ops, name)(self, *args, **kwargs)
 
     method.__name__ = name
     method.__doc__ = f"``ad.{name}(self, ...)``."
@@ -383,5 +394,3 @@ METHODS = (
 ).split()
 for _name in METHODS:
     setattr(Tensor, _name, _method(_name))
-
-from autodiff import ops  # noqa: E402  (operators above call into the op library)

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from autodiff.graph import Primitive
+from autodiff.graph import Primitive, interpreters
 from autodiff.ops import composite as ops
 from autodiff.ops import shape as sh
 from autodiff.ops.batching import full, unbatched_output
@@ -117,6 +117,27 @@ def loop(fn: Callable, args: Sequence[Any], batched: Sequence[bool], levels: tup
         ]
         stacked = ops.stack(results, axis=0)
         return mark(ops.reshape(stacked, sizes + tuple(stacked.data.shape[1:])), levels)
+
+
+def getitem_per_example(x: Tensor, index: Any) -> Tensor:
+    """Inside vmap, indices that differ per example: index example by example."""
+    entries = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, Tensor) and i.dtype == bool for i in entries):
+        raise ValueError(
+            "getitem: a boolean mask that differs per example inside vmap selects a different number "
+            "of entries per example, so the result has no single shape; use ad.where(mask, x, 0) instead"
+        )
+    tensors = [x] + [i for i in entries if isinstance(i, Tensor)]
+    levels = tuple(sorted({lv for t in tensors for lv in active_levels(t)}))
+    positions = [k for k, i in enumerate(entries) if isinstance(i, Tensor)]
+
+    def take(xi: Tensor, *indices: Tensor) -> Tensor:
+        chosen = list(entries)
+        for k, i in zip(positions, indices, strict=True):
+            chosen[k] = i
+        return ops.getitem(xi, tuple(chosen))
+
+    return loop(take, tensors, [bool(active_levels(t)) for t in tensors], levels)
 
 
 # ----------------------------------------------------------------------------- the transform
@@ -215,3 +236,7 @@ def vmap(f: Callable, in_axes: int | None | Sequence[int | None] = 0, out_axes: 
             return ops.stack(results, axis=out_axes)
 
     return batched_f
+
+
+interpreters.batch = batched_call
+interpreters.index = getitem_per_example

@@ -134,12 +134,10 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator: Generator | None = None
 
 
 def ntk_(module: Any, generator: Generator | None = None) -> Any:
-    """Put every Linear layer of ``module`` in the NTK parametrisation: W, b ~ N(0, 1) and
-    ``f(x) = W x / sqrt(fan_in) + b`` (Jacot et al. 2018)."""
-    from nn.layers import Linear
-
+    """Put every Linear layer of ``module`` (each layer with a ``parametrization``) in the NTK
+    parametrisation: W, b ~ N(0, 1) and ``f(x) = W x / sqrt(fan_in) + b`` (Jacot et al. 2018)."""
     for layer in module.modules():
-        if isinstance(layer, Linear):
+        if hasattr(layer, "parametrization"):
             layer.parametrization = "ntk"
             layer.reset_parameters(generator)
     return module

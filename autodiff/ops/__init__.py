@@ -5,6 +5,8 @@ recorded (``create_graph=True``) or forward-mode tangents flow through it, the r
 ``ns.exp``, ``ns.sum``, ... from here, and so are differentiated again.
 """
 
+import sys
+
 from autodiff.creation import full_like, ones_like, zeros_like
 from autodiff.ops import elementwise, linalg, reduce, shape
 from autodiff.ops.composite import (
@@ -92,10 +94,14 @@ from autodiff.ops.elementwise import (
 )
 from autodiff.ops.reduce import eye_like
 from autodiff.ops.shape import scatter_add
+from autodiff.tensor import plugins
+
+# The operators and NumPy-style methods of Tensor call into this namespace.
+plugins.ops = sys.modules[__name__]
 
 # What ``import autodiff`` shows: every op by its NumPy name, without the submodules and the
 # internals that derivative rules call through this namespace (``ns.scatter_add``, ...).
-INTERNAL = {"batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape"}
+INTERNAL = {"batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape", "sys", "plugins"}
 INTERNAL |= {"cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
 __all__ = sorted(
     name for name in dir() if not name.startswith("_") and name not in INTERNAL and name != "INTERNAL"

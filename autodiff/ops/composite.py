@@ -17,6 +17,7 @@ import numpy as np  # shapes and dtypes only; array math goes through the backen
 
 from autodiff import backend
 from autodiff.backend import shape_tuple
+from autodiff.graph import interpreters
 from autodiff.ops import elementwise as ew
 from autodiff.ops import linalg as la
 from autodiff.ops import reduce as rd
@@ -475,35 +476,12 @@ def _batched_index(index: Any) -> bool:
     return builtins.any(isinstance(i, Tensor) and i._levels for i in entries)
 
 
-def _getitem_per_example(x: Tensor, index: Any) -> Tensor:
-    """Inside vmap, indices that differ per example: index example by example."""
-    from autodiff.vmap import active_levels, loop
-
-    entries = index if isinstance(index, tuple) else (index,)
-    if builtins.any(isinstance(i, Tensor) and i.dtype == bool for i in entries):
-        raise ValueError(
-            "getitem: a boolean mask that differs per example inside vmap selects a different number "
-            "of entries per example, so the result has no single shape; use ad.where(mask, x, 0) instead"
-        )
-    tensors = [x] + [i for i in entries if isinstance(i, Tensor)]
-    levels = tuple(sorted({lv for t in tensors for lv in active_levels(t)}))
-    positions = [k for k, i in enumerate(entries) if isinstance(i, Tensor)]
-
-    def take(xi: Tensor, *indices: Tensor) -> Tensor:
-        chosen = list(entries)
-        for k, i in zip(positions, indices, strict=True):
-            chosen[k] = i
-        return getitem(xi, tuple(chosen))
-
-    return loop(take, tensors, [bool(active_levels(t)) for t in tensors], levels)
-
-
 def getitem(x: Any, index: Any) -> Tensor:
     """NumPy indexing: basic (ints, slices, None, ...) and advanced (integer and boolean
     arrays); the gradient scatters back, repeated indices accumulating."""
     x = as_tensor(x)
     if flags.vmap_levels and _batched_index(index):
-        return _getitem_per_example(x, index)
+        return interpreters.index(x, index)  # indices that differ per example: vmap's business
     index, perm = canonical_index(x, index)
     if perm is not None:
         x = transpose(x, perm)

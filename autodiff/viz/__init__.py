@@ -9,6 +9,9 @@ ad.to_dot(out)                            # DOT text, needs nothing installed
 ad.draw_steps(out, "steps/")              # one picture per backward step + index.html
 """
 
+from autodiff.tensor import plugins
 from autodiff.viz.dot import MAX_NODES, to_dot
 from autodiff.viz.rendering import GraphvizNotFoundError, draw, render, save
 from autodiff.viz.steps import BackwardTrace, Step, draw_steps, trace_backward
+
+plugins.draw = draw  # Tensor.draw
