@@ -75,7 +75,7 @@ def _add_graph_parser(commands: Any) -> None:
     )
     graph.add_argument("--collapse", action="store_true", help="draw each module call as one box")
     graph.add_argument("--max-nodes", type=int, default=MAX_NODES, help=f"default {MAX_NODES}")
-    graph.add_argument("--rankdir", choices=RANKDIRS, default="LR")
+    graph.add_argument("--rankdir", choices=RANKDIRS, default="auto", help="auto: TB for models, else LR")
     graph.add_argument(
         "-o",
         "--output",

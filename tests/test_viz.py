@@ -161,7 +161,7 @@ def test_parameters_named_and_clustered_by_name_scope(device):
             h = ad.tanh(x @ w1)
         with ad.name_scope("layer2"):
             out = (h @ w2).sum()
-    dot = ad.to_dot(out, names={"layer1.weight": w1, "layer2.weight": w2})
+    dot = ad.to_dot(out, names={"layer1.weight": w1, "layer2.weight": w2}, collapse=False)
     where = clusters(dot)
     p1, p2 = titled(dot, "layer1.weight"), titled(dot, "layer2.weight")
     assert 'fillcolor="#d5e8d4"' in nodes(dot)[p1]  # parameters: green
@@ -191,13 +191,15 @@ def test_max_nodes_collapses_modules_first_then_hides_the_far_end(device):
             w = ad.ones(2, 2).requires_grad_()
             h = ad.tanh(h @ w)
     out = h.sum()
-    assert len(re.findall(r"\bt\d+ \[", ad.to_dot(out))) == 17  # x, 5 x (w, matmul, tanh), sum
-    modules = ad.to_dot(out, max_nodes=8)  # 5 boxes (one per layer) + x + sum
+    assert (
+        len(re.findall(r"\bt\d+ \[", ad.to_dot(out, collapse=False))) == 17
+    )  # x, 5 x (w, matmul, tanh), sum
+    modules = ad.to_dot(out, max_nodes=8, collapse=False)  # 5 boxes (one per layer) + x + sum
     assert re.findall(r"<b>(Chain\.\d)</b>", modules) == [f"Chain.{k}" for k in range(5)]
     assert "module calls at depth 2 and deeper are collapsed" in modules
-    outer = ad.to_dot(out, max_nodes=3)  # Chain as one box
+    outer = ad.to_dot(out, max_nodes=3, collapse=False)  # Chain as one box
     assert re.findall(r"<b>(Chain[.\d]*)</b>", outer) == ["Chain"]
-    hidden = ad.to_dot(out, max_nodes=1)
+    hidden = ad.to_dot(out, max_nodes=1, collapse=False)
     assert "the 1 nearest the output are drawn, 2 more are hidden" in hidden
     assert "<b>2 more hidden</b><br/>10 operations: matmul ×5, tanh ×5" in hidden
     with pytest.raises(ValueError, match="max_nodes"):
@@ -246,7 +248,7 @@ def test_names_from_a_module_and_an_mlp(device):
     model = nn.MLP([4, 8, 3], generator=ad.random.Generator(0))
     out = model(ad.randn(2, 4, seed=1)).sum()
     trace = ad.trace_backward(out)
-    dot = ad.to_dot(out, names=model, values=True, grads=trace)
+    dot = ad.to_dot(out, names=model, values=True, grads=trace, collapse=False)
     where = clusters(dot)
     for name, p in model.named_parameters():
         node = titled(dot, name)
@@ -254,7 +256,7 @@ def test_names_from_a_module_and_an_mlp(device):
         module = name.rsplit(".", 1)[0]
         assert where[node][-1].endswith("." + module), (name, where[node])
     assert {"matmul", "add", "relu", "sum"} <= set(re.findall(r"label=<<b>(\w+)</b>", dot))
-    assert ad.to_dot(out, names=model, values=True, grads=trace) == dot
+    assert ad.to_dot(out, names=model, values=True, grads=trace, collapse=False) == dot
     if shutil.which("dot"):
         assert ET.fromstring(render(dot, "svg")).tag.endswith("svg")
     with pytest.raises(TypeError, match="named_parameters"):

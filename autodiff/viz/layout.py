@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from autodiff.tensor import Tensor
-from autodiff.viz.graph import Graph
+from autodiff.viz.graph import BACKWARD_SCOPE, Graph
+
+READABLE = 80  # more drawn nodes than this, and a note suggests collapsing
 
 
 class Layout:
@@ -24,7 +26,7 @@ class Layout:
         self,
         graph: Graph,
         scope: Mapping[Tensor, tuple[str, ...]],
-        collapse: bool | Iterable[str],
+        collapse: bool | str | Iterable[str],
         max_nodes: int,
     ):
         if not isinstance(max_nodes, int) or max_nodes < 1:
@@ -51,6 +53,11 @@ class Layout:
             self.notes.append(
                 f"{len(graph)} vertices > max_nodes={max_nodes}: the {len(nearest)} nearest the output "
                 f"are drawn, {self.count - len(nearest)} more are hidden"
+            )
+        if len(self.kept or range(self.count)) > READABLE:
+            self.notes.append(
+                f"{len(self.kept or range(self.count))} nodes are too many to read: draw each module call "
+                "as one box (collapse='auto' or True, autodiff graph without --expand), or lower max_nodes"
             )
 
     def _assign(self, paths: list[tuple[str, ...]], wanted: set[tuple[str, ...]], depth: int | None) -> None:
@@ -82,10 +89,14 @@ class Layout:
         return self.kept is None or u in self.kept
 
 
-def _wanted(collapse: bool | Iterable[str], paths: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
-    """The scopes to collapse: ``True`` means every outermost module call; names are dotted
-    scope paths (``"MLP.layers.0"``)."""
+def _wanted(collapse: bool | str | Iterable[str], paths: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """The scopes to collapse: ``"auto"`` means every innermost module call (one box per
+    layer, the default), ``True`` every outermost one; names are dotted scope paths
+    (``"MLP.layers.0"``)."""
     known = {p[:k] for p in paths for k in range(1, len(p) + 1)}
+    if collapse == "auto":
+        inner = {p[:k] for p in paths for k in range(1, len(p))}
+        return {p for p in known - inner if p != (BACKWARD_SCOPE,)}
     if collapse is True:
         return {p for p in known if len(p) == 1}
     if collapse is False or collapse is None:
