@@ -91,9 +91,9 @@ def dot_body(
     titles = {**{t: name for t, name in given.items() if name}, **titles}
     graph = Graph(roots if only else outputs + roots) if roots else forward
     backward_only = set() if only else {v for v in graph.order if v not in forward.index}
-    scope = scopes(graph, backward_only)
+    scope = scopes(graph, backward_only, given)
     layout = Layout(graph, scope, collapse, max_nodes)
-    roles = {v: kind(v, named, given) for v in graph.order}
+    roles = {v: kind(v, named, given, scope[v]) for v in graph.order}
     if frame is not None:
         highlight = frame.vertex
     writer = _Writer(graph, scope, layout, named, roles, titles, _adjoints(grads), values, highlight, frame)

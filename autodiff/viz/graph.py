@@ -89,16 +89,21 @@ def arguments(v: Tensor) -> tuple:
     return v._parents
 
 
-def kind(v: Tensor, names: Mapping[Tensor, str], inputs: Collection[Tensor] = ()) -> str:
+def kind(v: Tensor, names: Mapping[Tensor, str], inputs: Collection[Tensor], scope: tuple[str, ...]) -> str:
     """The role of a vertex (Scaman, 2024, *Computation graphs*: a root is an input or a
-    parameter): ``op`` (made by an operation), ``parameter`` (a leaf of a module: named by
-    ``names`` or an ``nn.Parameter``), ``input`` (a leaf that requires grad, or one passed as
-    ``inputs``, such as a model's data X) or ``constant`` (no gradient)."""
+    parameter): ``op`` (made by an operation), ``input`` (a leaf passed as ``inputs``, such as
+    a model's data X), ``parameter`` (a leaf named by ``names``, an ``nn.Parameter``, or a
+    leaf that requires grad used only inside a module call), ``input`` (another leaf that
+    requires grad) or ``constant`` (no gradient)."""
     if v._op is not None:
         return "op"
+    if v in inputs:
+        return "input"
     if v in names or any(c.__name__ == "Parameter" for c in type(v).__mro__):
         return "parameter"
-    return "input" if v.requires_grad or v in inputs else "constant"
+    if v.requires_grad:
+        return "parameter" if scope else "input"
+    return "constant"
 
 
 def parameter_names(names: Any, option: str = "names") -> dict[Tensor, str]:
@@ -129,7 +134,9 @@ def parameter_names(names: Any, option: str = "names") -> dict[Tensor, str]:
     return found
 
 
-def scopes(graph: Graph, backward_only: set[Tensor]) -> dict[Tensor, tuple[str, ...]]:
+def scopes(
+    graph: Graph, backward_only: set[Tensor], inputs: Collection[Tensor] = ()
+) -> dict[Tensor, tuple[str, ...]]:
     """The cluster path of each vertex: the ``name_scope`` it was made in (an nn module call).
 
     A leaf that requires grad (a parameter) joins the innermost scope shared by all the
@@ -146,7 +153,7 @@ def scopes(graph: Graph, backward_only: set[Tensor]) -> dict[Tensor, tuple[str, 
         if v._op is None:
             continue
         for p in graph.tensor_parents(v):
-            if p._op is None and p.requires_grad:
+            if p._op is None and p.requires_grad and p not in inputs:
                 shared[p] = scope[v] if p not in shared else common_prefix(shared[p], scope[v])
     for v in graph.order:
         if v._op is None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from autodiff.tensor import Tensor
 from autodiff.viz.graph import BACKWARD_SCOPE, Graph
 
-READABLE = 80  # more drawn nodes than this, and a note suggests collapsing
+READABLE = (80, 24)  # more nodes, or a longer chain of them, and a note suggests collapsing
 
 
 class Layout:
@@ -54,10 +54,11 @@ class Layout:
                 f"{len(graph)} vertices > max_nodes={max_nodes}: the {len(nearest)} nearest the output "
                 f"are drawn, {self.count - len(nearest)} more are hidden"
             )
-        if len(self.kept or range(self.count)) > READABLE:
+        nodes, depth = self._size()
+        if nodes > READABLE[0] or depth > READABLE[1]:
             self.notes.append(
-                f"{len(self.kept or range(self.count))} nodes are too many to read: draw each module call "
-                "as one box (collapse='auto' or True, autodiff graph without --expand), or lower max_nodes"
+                f"{nodes} nodes in chains of up to {depth}: too big to read; draw each module call as one "
+                "box (collapse='auto' or True; autodiff graph without --expand), or lower max_nodes"
             )
 
     def _assign(self, paths: list[tuple[str, ...]], wanted: set[tuple[str, ...]], depth: int | None) -> None:
@@ -84,6 +85,20 @@ class Layout:
             self.unit[i] = b
             self.members[b].append(i)
         self.count = n - sum(len(m) for m in self.members.values()) + len(boxes)
+
+    def _size(self) -> tuple[int, int]:
+        """How many nodes are drawn (an operation vertex is two: f^(v) and x^(v)), and the
+        longest chain of them, by one pass in the graph's order."""
+        graph, level = self.graph, {}
+        for i, v in enumerate(graph.order):
+            u = self.unit[i]
+            if not self.drawn(u):
+                continue
+            units = (self.unit[graph.index[p]] for p in graph.tensor_parents(v))
+            below = max((level.get(q, 0) for q in units if q != u), default=0)
+            level[u] = max(level.get(u, 0), below + (2 if u == i and v._op is not None else 1))
+        ops = sum(1 for i, v in enumerate(graph.order) if self.unit[i] == i and v._op is not None)
+        return len(level) + ops, max(level.values(), default=0)
 
     def drawn(self, u: int) -> bool:
         return self.kept is None or u in self.kept
