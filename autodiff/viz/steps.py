@@ -201,10 +201,9 @@ def frames(trace: BackwardTrace, **options: Any) -> list[tuple[str, str]]:
             edges[(w, i)] = label
             so_far, b = text(total, p)
             state = "adjoint" if count == children[p] else "partial sum"
-            lines[p] = [(f"{state} {so_far} ({count} of {children[p]} children)", b)]
-            sentences.append(
-                f"{sentence} to {name(p)}, whose {state} is {so_far} ({count} of {children[p]} children)"
-            )
+            share = f"({count} of {children[p]} {'child' if children[p] == 1 else 'children'})"
+            lines[p] = [(f"{state} {so_far} {share}", b)]
+            sentences.append(f"{sentence} to {name(p)}, whose {state} is {so_far} {share}")
         caption = (
             f"Step {s.index + 1}/{n}: z^({name(w)}) = {value} is complete: every child has contributed. "
         )
