@@ -10,12 +10,12 @@ For g: R^d -> R an MLP of width w >= d and depth L (Scaman, *Non-convex optimiza
 
 This times the three for d = 16 ... 1024 (width w = 1024 >= d, depth 3, tanh), divides each by
 the time of one evaluation, and fits the slope of log(cost) against log(d): about 0 for reverse
-mode, about 1 for the two others.  The three gradients are checked against each other.  One
-evaluation is timed as the mean of a loop of 64 (the way finite differences run it); BLAS runs
-on one thread.
+mode, about 1 for the two others.  The three gradients are checked against each other.  Each
+timing is a loop, all ways are timed in rounds under the same load, the fastest round kept;
+BLAS runs on one thread.
 Writes gradient_cost.png (log-log, with the fitted slopes) and gradient_cost.json to ``--out``
-(default ./gradient_cost).  Times are the best of ``--repeat`` runs; on a busy machine they
-are noisy, the slopes much less so.
+(default ./gradient_cost).  Times are the fastest of ``--repeat`` rounds; on a busy machine
+they are noisy, the slopes much less so.
 
     python examples/gradient_cost.py [--out DIR] [--dims 16,32,...,1024] [--width 1024] [--repeat 3]
 """
@@ -61,16 +61,12 @@ def mlp(d: int, width: int, depth: int, seed: int) -> Callable[[ad.Tensor], ad.T
     return g
 
 
-def best_time(fn: Callable[[], Any], repeat: int, budget: float = 2.0) -> tuple[float, Any]:
-    """The shortest of ``repeat`` runs after a warm-up (the least disturbed by other work; fewer
-    runs once ``budget`` seconds are spent), and the warm-up's result."""
-    result = fn()
-    times: list[float] = []
-    while len(times) < repeat and (not times or sum(times) < budget):
-        start = time.perf_counter()
+def per_call(fn: Callable[[], Any], calls: int) -> float:
+    """Seconds per call of ``fn``, timed over a loop of ``calls`` calls."""
+    start = time.perf_counter()
+    for _ in range(calls):
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
+    return (time.perf_counter() - start) / calls
 
 
 def gradients(g: Callable, x: ad.Tensor) -> dict[str, Callable[[], ad.Tensor]]:
@@ -82,29 +78,27 @@ def gradients(g: Callable, x: ad.Tensor) -> dict[str, Callable[[], ad.Tensor]]:
         return ad.stack([ad.jvp(g, (x,), (eye[i],))[1] for i in range(d)])
 
     def differences() -> ad.Tensor:
-        with ad.no_grad():
-            g0 = g(x)
-            return ad.stack([(g(x + EPS * eye[i]) - g0) / EPS for i in range(d)])
+        g0 = g(x)
+        return ad.stack([(g(x + EPS * eye[i]) - g0) / EPS for i in range(d)])
 
     return {METHODS[0]: lambda: ad.grad(g)(x), METHODS[1]: forward, METHODS[2]: differences}
 
 
 def measure(d: int, width: int, depth: int, repeat: int, seed: int) -> dict[str, Any]:
+    """The cost of each gradient in evaluations of g, at input dimension d.
+
+    Every timing is a loop (64 evaluations, 64 reverse-mode gradients, the d JVPs of forward
+    mode, the d + 1 evaluations of finite differences); the ``repeat`` rounds time every way
+    once each, so that all see the same load, and the fastest round of each way is kept."""
     g = mlp(d, width, depth, seed)
     x = ad.random.Generator(seed + 1).randn(d)
-    calls = 64  # one evaluation is timed in a loop, as finite differences run it
-
-    def evaluations() -> None:
-        with ad.no_grad():
-            for _ in range(calls):
-                g(x)
-
-    seconds, _ = best_time(evaluations, repeat)
-    evaluation = seconds / calls
-    costs, results = {}, {}
-    for name, fn in gradients(g, x).items():
-        seconds, results[name] = best_time(fn, repeat)
-        costs[name] = seconds / evaluation
+    ways = {"evaluation": lambda: g(x), **gradients(g, x)}
+    calls = {"evaluation": 64, METHODS[0]: 64, METHODS[1]: 1, METHODS[2]: 1}
+    results = {name: fn() for name, fn in ways.items()}  # a warm-up, and the three gradients
+    best = dict.fromkeys(ways, math.inf)
+    for _ in range(repeat):
+        for name, fn in ways.items():
+            best[name] = min(best[name], per_call(fn, calls[name]))
     reverse = results[METHODS[0]]
     scale = ad.norm(reverse).item()
     agreement = {
@@ -113,8 +107,8 @@ def measure(d: int, width: int, depth: int, repeat: int, seed: int) -> dict[str,
     }
     return {
         "d": d,
-        "evaluation_s": evaluation,
-        "cost_in_evaluations": costs,
+        "evaluation_s": best["evaluation"],
+        "cost_in_evaluations": {m: best[m] / best["evaluation"] for m in METHODS},
         "relative_difference": agreement,
     }
 
@@ -155,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dims", default="16,32,64,128,256,512,1024", help="input dimensions d")
     parser.add_argument("--width", type=int, default=1024, help="hidden width w (>= every d)")
     parser.add_argument("--depth", type=int, default=3, help="hidden layers L")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per timing (the best is kept)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of timings (the fastest is kept)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     dims = [int(n) for n in args.dims.split(",")]
