@@ -138,6 +138,8 @@ def run_graph(args: argparse.Namespace) -> int:
     options.update(collapse=collapse, grads=trace if args.grads else False, inputs=inputs_drawn)
     source = to_dot(out, **options)
     report = sys.stderr if args.output is None else sys.stdout
+    if args.model is not None and args.loss == "sum":
+        print("loss: the sum of the model's outputs (--loss mse or cross_entropy with --target)", file=report)
     print(f"{out._name} = {_number(out)}", file=report)
     for name, x in inputs.items():
         print(f"d {out._name} / d {name} = {_number(x.grad)}", file=report)

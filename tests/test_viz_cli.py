@@ -63,4 +63,5 @@ def test_a_model_with_a_named_loss_is_drawn_one_box_per_layer(tmp_path, capsys, 
     captured = capsys.readouterr()
     assert "<b>cross_entropy</b>" in captured.out and "<b>matmul</b>" in captured.out
     assert main(model) == 0
-    assert "<b>sum</b>" in capsys.readouterr().out  # the default loss: the sum of the outputs
+    captured = capsys.readouterr()
+    assert "<b>sum</b>" in captured.out and "loss: the sum of the model's outputs" in captured.err
