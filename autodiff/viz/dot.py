@@ -75,7 +75,6 @@ def dot_body(
     collapse: bool | str | Iterable[str] = "auto",
     max_nodes: int = MAX_NODES,
     rankdir: str = "auto",
-    highlight: Tensor | None = None,
     frame: Frame | None = None,
 ) -> list[str]:
     """The statements of the DOT graph, one per line (each ending in a newline)."""
@@ -94,9 +93,7 @@ def dot_body(
     scope = scopes(graph, backward_only, given)
     layout = Layout(graph, scope, collapse, max_nodes)
     roles = {v: kind(v, named, given, scope[v]) for v in graph.order}
-    if frame is not None:
-        highlight = frame.vertex
-    writer = _Writer(graph, scope, layout, named, roles, titles, _adjoints(grads), values, highlight, frame)
+    writer = _Writer(graph, scope, layout, named, roles, titles, _adjoints(grads), values, frame)
     if rankdir == "auto":
         rankdir = "TB" if any(scope[v] for v in graph.order) else "LR"
     return writer.lines(rankdir)
@@ -166,10 +163,11 @@ class _Writer:
     """Turns a :class:`Layout` into DOT statements: nodes grouped into nested clusters (one per
     module call), then edges."""
 
-    def __init__(self, graph, scope, layout, named, roles, titles, adjoints, values, highlight, frame):
+    def __init__(self, graph, scope, layout, named, roles, titles, adjoints, values, frame):
         self.graph, self.scope, self.layout = graph, scope, layout
         self.named, self.roles, self.titles, self.adjoints = named, roles, titles, adjoints
-        self.values, self.highlight, self.frame = values, highlight, frame
+        self.values, self.frame = values, frame
+        self.highlight = frame.vertex if frame is not None else None
         self.nodes: list[tuple[tuple[str, ...], str]] = []  # (cluster path, statement)
         self.edges: list[str] = []
         self.box_edges: set[tuple[str, str]] = set()
@@ -261,7 +259,7 @@ class _Writer:
                     self.box_edge(tail, f"op{i}")
                 else:
                     carries = way if p.requires_grad else {}  # no adjoint goes to a constant
-                    self.edge(tail, f"op{i}", **label, **carries, **(flow if text or not self.frame else {}))
+                    self.edge(tail, f"op{i}", **label, **carries, **(flow if text else {}))
             else:
                 self.node(path, f"c{i}_{a}", "scalar", label=labels.escape(labels.number(p)))
                 self.edge(f"c{i}_{a}", f"op{i}", **label)
