@@ -56,7 +56,7 @@ from autodiff.transforms import (
     value_and_grad,
     vjp,
 )
-from autodiff.viz import draw, draw_steps, to_dot, trace_backward
+from autodiff.viz import draw, draw_steps, to_dot, trace_backward, trace_forward
 from autodiff.vmap import vmap
 
 float16, float32, float64 = "float16", "float32", "float64"

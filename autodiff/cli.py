@@ -4,6 +4,8 @@
     autodiff graph "z1 = x*y; z2 = x**2; z3 = exp(z1); z4 = 2*z2; z5 = z3 + z4; out = sin(z5)" \\
         --at x=1.5,y=0.5 --grads --steps steps/
     autodiff graph --model examples/models.py:model --input-shape 1,64 -o mlp.svg
+    autodiff graph "sin(exp(x*y) + 2*x**2)" --at x=1.5,y=0.5 --forward fwd/ --tangent x=1,y=0
+    autodiff graph --model examples/models.py:model --input-shape 5,4 --loss mse --target 0 --steps steps/
 
 Sub-commands of other packages register themselves through :data:`PLUGINS`: ``train`` from
 ``nn.cli``, and the place for ``landscape`` from ``landscape.cli``.
@@ -23,7 +25,7 @@ from typing import Any, NoReturn
 
 import autodiff as ad
 from autodiff.tensor import Tensor
-from autodiff.viz import GraphvizNotFoundError, draw_steps, save, to_dot, trace_backward
+from autodiff.viz import GraphvizNotFoundError, draw_steps, save, to_dot, trace_backward, trace_forward
 from autodiff.viz.dot import MAX_NODES, RANKDIRS
 from autodiff.viz.expression import ExpressionError, evaluate, parse
 from autodiff.viz.rendering import TEXT_FORMATS
@@ -37,6 +39,7 @@ PLUGINS = (
 
 
 PICTURE_FORMATS = ("svg", "png", "pdf")
+LOSSES = ("sum", "mse", "cross_entropy")
 
 
 class UsageError(Exception):
@@ -109,9 +112,20 @@ def _add_graph_parser(commands: Any) -> None:
     graph.add_argument(
         "--steps", metavar="DIR", help="also write one picture per backward step and DIR/index.html"
     )
+    graph.add_argument(
+        "--forward", metavar="DIR", help="also write forward mode (tangents) step by step, and DIR/index.html"
+    )
+    graph.add_argument(
+        "--tangent", action="append", default=[], metavar="x=1,y=0", help="the direction for --forward"
+    )
+    graph.add_argument(
+        "--loss", choices=LOSSES, default="sum", help="with --model: the loss drawn (default: sum of outputs)"
+    )
+    graph.add_argument("--target", metavar="0.5,1 or 2,0", help="with --loss: numbers (mse) or classes")
     graph.add_argument("--collapse", action="store_true", help="draw each module call as one box")
+    graph.add_argument("--expand", action="store_true", help="draw every vertex of a model (no boxes)")
     graph.add_argument("--max-nodes", type=int_at_least(1), default=MAX_NODES, help=f"default {MAX_NODES}")
-    graph.add_argument("--rankdir", choices=RANKDIRS, default="LR")
+    graph.add_argument("--rankdir", choices=RANKDIRS, default="auto", help="auto: TB for models, else LR")
     graph.add_argument(
         "-o",
         "--output",
@@ -145,9 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_graph(args: argparse.Namespace) -> int:
     if (args.expr is None) == (args.model is None):
         raise UsageError("give an expression (EXPR) or --model PATH_OR_MODULE:NAME, not both")
-    _check_outputs(args.output, args.steps)
+    _check_outputs(args.output, args.steps, args.forward)
+    inputs_drawn: list[Tensor] = []
     if args.model is not None:
         out, inputs, names = _model_graph(args.model, args.input_shape)
+        inputs_drawn = [inputs["X"]]
+        out = _model_loss(out, args.loss, args.target)
     else:
         if args.input_shape is not None:
             raise UsageError("--input-shape goes with --model")
@@ -160,9 +177,12 @@ def run_graph(args: argparse.Namespace) -> int:
         out = out.sum().name("sum")
     trace = trace_backward(out)
     options = {"values": args.values, "names": names, "max_nodes": args.max_nodes, "rankdir": args.rankdir}
-    options.update(collapse=args.collapse, grads=trace if args.grads else False)
+    collapse = True if args.collapse else (False if args.expand else "auto")
+    options.update(collapse=collapse, grads=trace if args.grads else False, inputs=inputs_drawn)
     source = to_dot(out, **options)
     report = sys.stderr if args.output is None else sys.stdout
+    if args.model is not None and args.loss == "sum":
+        print("loss: the sum of the model's outputs (--loss mse or cross_entropy with --target)", file=report)
     print(f"{out._name} = {_number(out)}", file=report)
     for name, x in inputs.items():
         print(f"d {out._name} / d {name} = {_number(x.grad)}", file=report)
@@ -171,6 +191,12 @@ def run_graph(args: argparse.Namespace) -> int:
             steps = {k: v for k, v in options.items() if k != "grads"}  # each frame has its own adjoints
             index = draw_steps(trace, args.steps, **steps)
             print(f"wrote {len(trace) + 1} frames and {index}", file=report)
+        if args.forward:
+            forward = _forward_trace(args, inputs)
+            index = draw_steps(forward, args.forward, values=args.values, rankdir=args.rankdir)
+            jvp = _number(forward.tangent(forward.output))
+            print(f"d {out._name} in the direction {_direction(forward)} = {jvp}", file=report)
+            print(f"wrote {len(forward) + 1} frames and {index}", file=report)
         if args.output is None:
             sys.stdout.write(source)
         else:
@@ -180,9 +206,9 @@ def run_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_outputs(output: str | None, steps: str | None) -> None:
-    """Refuse, before anything is computed or written, an ``-o`` or ``--steps`` that cannot be
-    written or an ``-o`` format that is not known."""
+def _check_outputs(output: str | None, steps: str | None, forward: str | None) -> None:
+    """Refuse, before anything is computed or written, an ``-o``, ``--steps`` or ``--forward``
+    that cannot be written or an ``-o`` format that is not known."""
     if output is not None:
         path = Path(output)
         fmt = path.suffix.lstrip(".").lower()
@@ -194,10 +220,11 @@ def _check_outputs(output: str | None, steps: str | None) -> None:
         if output.endswith(os.sep) or path.is_dir():
             raise UsageError(f"-o {output} is a folder; give a file name such as graph.svg")
         writable(path, "-o")
-    if steps is not None:
-        if not steps.strip() or Path(steps).is_file():
-            raise UsageError(f"--steps {steps!r}: give a folder name (not a file, not empty)")
-        writable(Path(steps) / "index.html", "--steps")
+    for flag, folder in (("--steps", steps), ("--forward", forward)):
+        if folder is not None:
+            if not folder.strip() or Path(folder).is_file():
+                raise UsageError(f"{flag} {folder!r}: give a folder name (not a file, not empty)")
+            writable(Path(folder) / "index.html", flag)
 
 
 def _number(t: Tensor | None) -> str:
@@ -258,8 +285,9 @@ def _model_graph(spec: str, input_shape: str | None) -> tuple[Tensor, dict[str, 
             raise UsageError(f"--model: calling {spec}() failed: {type(error).__name__}: {error}") from None
     if not callable(model):
         raise UsageError(f"--model: {spec} is not callable")
+    x = ad.randn(*shape, seed=0, requires_grad=True).name("X")
     try:
-        out = model(ad.randn(*shape, seed=0))
+        out = model(x)
     except Exception as error:
         raise UsageError(
             f"--model: {spec} failed on an input of shape {shape}: {type(error).__name__}: {error}; "
@@ -268,7 +296,7 @@ def _model_graph(spec: str, input_shape: str | None) -> tuple[Tensor, dict[str, 
     if not isinstance(out, Tensor) or not out.requires_grad:
         raise UsageError(f"--model: {spec} did not return a Tensor that depends on parameters")
     parameters = dict(model.named_parameters()) if hasattr(model, "named_parameters") else {}
-    return out, parameters, model if parameters else None
+    return out, {"X": x, **parameters}, model if parameters else None
 
 
 def _load_module(location: str) -> Any:
@@ -292,3 +320,66 @@ def _load_module(location: str) -> Any:
         raise UsageError(f"--model: cannot import {location}: {error}") from None
     except Exception as error:
         raise UsageError(f"--model: importing {location} failed: {type(error).__name__}: {error}") from None
+
+
+def _model_loss(out: Tensor, loss: str, target: str | None) -> Tensor:
+    """The model's output reduced to a scalar: ``sum`` of the outputs (the default), or
+    ``nn.functional``'s ``mse`` / ``cross_entropy`` against ``--target``."""
+    if loss == "sum":
+        if target is not None:
+            raise UsageError("--target goes with --loss mse or --loss cross_entropy")
+        return out
+    if target is None:
+        raise UsageError(f"--loss {loss} needs --target (numbers for mse, class indices for cross_entropy)")
+    try:
+        numbers = [float(n) for n in target.split(",") if n.strip()]
+    except ValueError:
+        raise UsageError(f"--target: expected numbers separated by commas, got {target!r}") from None
+    functional = importlib.import_module("nn.functional")
+    if loss == "mse":
+        goal = ad.tensor(numbers, dtype=out.dtype).name("target")
+        if goal.size not in (1, out.shape[-1] if out.ndim else 1, out.size):
+            raise UsageError(f"--target: {goal.size} numbers for an output of shape {out.shape}")
+        goal = ad.broadcast_to(goal.reshape(out.shape if goal.size == out.size else (-1,)), out.shape)
+        return functional.mse_loss(out, goal.detach().name("target")).name("mse")
+    classes = [int(n) for n in numbers]
+    if (
+        out.ndim != 2
+        or len(classes) not in (1, out.shape[0])
+        or not all(0 <= c < out.shape[-1] for c in classes)
+    ):
+        raise UsageError(
+            f"--target: class indices in [0, {out.shape[-1]}) for each of the {out.shape[0]} rows of logits "
+            f"of shape {out.shape}, got {target!r}"
+        )
+    labels = ad.tensor(classes * (out.shape[0] if len(classes) == 1 else 1)).name("target")
+    return functional.cross_entropy(out, labels).name("cross_entropy")
+
+
+def _forward_trace(args: argparse.Namespace, inputs: dict[str, Tensor]) -> Any:
+    """Forward mode on the expression, in the direction ``--tangent`` (default: along the first
+    variable, 1 for it and 0 for the others)."""
+    if args.model is not None:
+        raise UsageError("--forward draws an expression; for a model use ad.trace_forward in Python")
+    names = list(inputs)
+    try:
+        given = _values(args.tangent, dict.fromkeys(names))
+    except UsageError as error:  # the same syntax as --at
+        raise UsageError(str(error).replace("--at", "--tangent")) from None
+    direction = given if args.tangent else {name: float(k == 0) for k, name in enumerate(names)}
+    formula = parse(args.expr)
+
+    def f(*xs: Tensor) -> Tensor:
+        out = evaluate(formula, dict(zip(names, xs, strict=True)))[0]
+        return out if out._name is not None else out.name("out")
+
+    primals = [inputs[name].detach().name(name) for name in names]
+    return trace_forward(f, primals, [direction.get(name, 0.0) for name in names])
+
+
+def _direction(trace: Any) -> str:
+    return (
+        "("
+        + ", ".join(f"{x._name}={t.item():g}" for x, t in zip(trace.inputs, trace.seeds, strict=True))
+        + ")"
+    )

@@ -9,17 +9,29 @@ from autodiff.backend import shape_tuple
 from autodiff.tensor import Tensor
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: str | None = None) -> Tensor:
+def tensor(
+    data: Any,
+    requires_grad: bool = False,
+    dtype: Any = None,
+    device: str | None = None,
+    name: str | None = None,
+) -> Tensor:
     """A new leaf tensor from nested lists, scalars, NumPy arrays or a Tensor (copied, detached).
 
     Python floats take the default dtype (``ad.set_default_dtype``), integers int64, booleans
-    bool; NumPy arrays keep their dtype unless ``dtype`` is given.
+    bool; NumPy arrays keep their dtype unless ``dtype`` is given.  ``name`` is shown in repr
+    and drawings (as ``t.name(...)``).
     """
     if isinstance(data, Tensor):
         data = data.data.copy() if device is None else data.data
         device = device or backend.device_of(data)
     array = backend.asarray(data, dtype=dtype, device=device)
-    return Tensor(array, requires_grad=requires_grad)
+    t = Tensor(array, requires_grad=requires_grad)
+    if name is not None:
+        if not isinstance(name, str):
+            raise TypeError(f"tensor: name must be a str, got {type(name).__name__}")
+        t._name = name
+    return t
 
 
 def _filled(fill: str, shape: tuple, dtype: Any, device: str | None, requires_grad: bool) -> Tensor:

@@ -227,7 +227,7 @@ model = Tiny()
 def test_graph_command_draws_a_model(tmp_path, capsys, device):
     (tmp_path / "models.py").write_text(MODEL)
     spec = f"{tmp_path / 'models.py'}:model"
-    assert main(["graph", "--model", spec, "--input-shape", "4,3", "--grads"]) == 0
+    assert main(["graph", "--model", spec, "--input-shape", "4,3", "--grads", "--expand"]) == 0
     captured = capsys.readouterr()
     assert "<b>Tiny</b>" in captured.out and "<b>layer.weight</b>" in captured.out
     assert "d sum / d layer.weight = shape (3, 2), norm" in captured.err
@@ -240,7 +240,7 @@ def test_graph_command_draws_a_model(tmp_path, capsys, device):
 def test_graph_command_draws_an_nn_mlp(tmp_path, capsys, device):
     pytest.importorskip("nn")
     (tmp_path / "mlp.py").write_text("import nn\nmodel = nn.MLP([4, 8, 3])\n")
-    assert main(["graph", "--model", f"{tmp_path / 'mlp.py'}:model", "--input-shape", "2,4"]) == 0
+    assert main(["graph", "--model", f"{tmp_path / 'mlp.py'}:model", "--input-shape", "2,4", "--expand"]) == 0
     out = capsys.readouterr().out
     assert "subgraph cluster_" in out and "<b>matmul</b>" in out and "<b>relu</b>" in out
 

@@ -161,7 +161,7 @@ def test_parameters_named_and_clustered_by_name_scope(device):
             h = ad.tanh(x @ w1)
         with ad.name_scope("layer2"):
             out = (h @ w2).sum()
-    dot = ad.to_dot(out, names={"layer1.weight": w1, "layer2.weight": w2})
+    dot = ad.to_dot(out, names={"layer1.weight": w1, "layer2.weight": w2}, collapse=False)
     where = clusters(dot)
     p1, p2 = titled(dot, "layer1.weight"), titled(dot, "layer2.weight")
     assert 'fillcolor="#d5e8d4"' in nodes(dot)[p1]  # parameters: green
@@ -191,13 +191,15 @@ def test_max_nodes_collapses_modules_first_then_hides_the_far_end(device):
             w = ad.ones(2, 2).requires_grad_()
             h = ad.tanh(h @ w)
     out = h.sum()
-    assert len(re.findall(r"\bt\d+ \[", ad.to_dot(out))) == 17  # x, 5 x (w, matmul, tanh), sum
-    modules = ad.to_dot(out, max_nodes=8)  # 5 boxes (one per layer) + x + sum
+    assert (
+        len(re.findall(r"\bt\d+ \[", ad.to_dot(out, collapse=False))) == 17
+    )  # x, 5 x (w, matmul, tanh), sum
+    modules = ad.to_dot(out, max_nodes=8, collapse=False)  # 5 boxes (one per layer) + x + sum
     assert re.findall(r"<b>(Chain\.\d)</b>", modules) == [f"Chain.{k}" for k in range(5)]
     assert "module calls at depth 2 and deeper are collapsed" in modules
-    outer = ad.to_dot(out, max_nodes=3)  # Chain as one box
+    outer = ad.to_dot(out, max_nodes=3, collapse=False)  # Chain as one box
     assert re.findall(r"<b>(Chain[.\d]*)</b>", outer) == ["Chain"]
-    hidden = ad.to_dot(out, max_nodes=1)
+    hidden = ad.to_dot(out, max_nodes=1, collapse=False)
     assert "the 1 nearest the output are drawn, 2 more are hidden" in hidden
     assert "<b>2 more hidden</b><br/>10 operations: matmul ×5, tanh ×5" in hidden
     with pytest.raises(ValueError, match="max_nodes"):
@@ -246,7 +248,7 @@ def test_names_from_a_module_and_an_mlp(device):
     model = nn.MLP([4, 8, 3], generator=ad.random.Generator(0))
     out = model(ad.randn(2, 4, seed=1)).sum()
     trace = ad.trace_backward(out)
-    dot = ad.to_dot(out, names=model, values=True, grads=trace)
+    dot = ad.to_dot(out, names=model, values=True, grads=trace, collapse=False)
     where = clusters(dot)
     for name, p in model.named_parameters():
         node = titled(dot, name)
@@ -254,7 +256,7 @@ def test_names_from_a_module_and_an_mlp(device):
         module = name.rsplit(".", 1)[0]
         assert where[node][-1].endswith("." + module), (name, where[node])
     assert {"matmul", "add", "relu", "sum"} <= set(re.findall(r"label=<<b>(\w+)</b>", dot))
-    assert ad.to_dot(out, names=model, values=True, grads=trace) == dot
+    assert ad.to_dot(out, names=model, values=True, grads=trace, collapse=False) == dot
     if shutil.which("dot"):
         assert ET.fromstring(render(dot, "svg")).tag.endswith("svg")
     with pytest.raises(TypeError, match="named_parameters"):
@@ -310,3 +312,59 @@ def test_svg_is_produced_and_parses_as_xml(device):
     bundle = g._repr_mimebundle_()
     assert ET.fromstring(bundle["image/svg+xml"].encode()).tag.endswith("svg")
     assert g._repr_svg_() == bundle["image/svg+xml"]
+
+
+def test_tensor_name_and_leaf_roles(device):
+    x = ad.tensor(1.5, requires_grad=True, name="x")
+    assert x._name == "x" and "name='x'" in repr(x)
+    with pytest.raises(TypeError, match="name must be a str"):
+        ad.tensor(1.0, name=3)
+    w = ad.tensor([1.0, 2.0], requires_grad=True, name="w")
+    data = ad.tensor([3.0, 4.0], name="X")
+    c = ad.tensor([1.0, 1.0])
+    out = ((w * data + c) * x).sum()
+    dot = ad.to_dot(out, names={"w": w}, inputs=[data])
+    assert "<b>x</b> <i>input</i>" in dot and "<b>w</b> <i>parameter</i>" in dot
+    assert "<b>X</b> <i>input</i>" in dot and "label=<<i>constant</i>" in dot
+    assert "<b>X</b> <i>constant</i>" in ad.to_dot(out)  # not passed as an input: data, no gradient
+    assert "<b>data</b> <i>input</i>" in ad.to_dot(out, inputs={"data": data})
+    with pytest.raises(TypeError, match="inputs"):
+        ad.to_dot(out, inputs=3)
+
+
+def test_models_are_drawn_one_box_per_module_call(device):
+    nn = pytest.importorskip("nn")
+    model = nn.MLP([4, 8, 8, 3], generator=ad.random.Generator(0))
+    X = ad.randn(5, 4, seed=1, requires_grad=True).name("X")
+    loss = nn.functional.mse_loss(model(X), ad.randn(5, 3, seed=2).name("target"))
+    trace = ad.trace_backward(loss)
+    dot = ad.to_dot(loss, names=model, inputs=[X], values=True, grads=trace)
+    boxes = re.findall(r"label=<<b>(MLP\.\d)</b>", dot)
+    assert sorted(boxes) == [f"MLP.{k}" for k in range(5)] and "rankdir=TB" in dot
+    assert "<b>X</b> <i>input</i>" in dot and "<b>target</b> <i>constant</i>" in dot
+    assert "weight" not in dot  # inside the boxes
+    assert "→ shape (5, 3)<br/>value" in dot  # what leaves the last layer
+    expanded = ad.to_dot(loss, names=model, collapse=False)
+    assert "<b>0.weight</b> <i>parameter</i>" in expanded
+    assert "too big to read; draw each module call as one box" in expanded
+    assert "too big" not in dot
+    # Without inputs=, X (used by MLP.0 only) is taken for one of its parameters.
+    assert "<b>X</b> <i>parameter</i>" in ad.to_dot(loss, collapse=False)
+    if shutil.which("dot"):
+        for source in (ad.to_dot(loss, names=model), dot):
+            width, height = png_size(render(source, "png"))
+            assert max(width, height) <= 2000, (width, height)
+
+
+def png_size(png):
+    """Width and height in pixels, from the PNG header."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_a_drawing_too_big_to_read_suggests_collapsing(device):
+    t = ad.tensor(0.5, requires_grad=True)
+    for _ in range(50):
+        t = ad.sin(t)
+    assert "101 nodes in chains of up to 101: too big to read" in ad.to_dot(t)
+    assert "too big" not in ad.to_dot(t, max_nodes=10)  # the 10 nearest the output

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from autodiff import backend
@@ -21,7 +22,7 @@ from autodiff.viz.graph import BACKWARD_SCOPE, Graph, arguments, kind, parameter
 from autodiff.viz.layout import Layout
 
 MAX_NODES = 300
-RANKDIRS = ("LR", "TB", "RL", "BT")
+RANKDIRS = ("auto", "LR", "TB", "RL", "BT")  # auto: TB for models (module calls), else LR
 GRAPH_NAME = "autodiff"
 COMMUTATIVE = {"add", "multiply", "maximum", "minimum"}  # argument order not labelled on edges
 
@@ -36,9 +37,23 @@ STYLE: dict[str, dict[str, str]] = {
     "hidden": {"shape": "note", "style": "filled", "fillcolor": "#eeeeee", "color": "#888888"},
 }
 HIGHLIGHT = {"style": "rounded,filled", "fillcolor": "#ffd966", "penwidth": "2.5"}
+ACTIVE = "#cc0000"  # edges the current step of a pass uses
 FONT = {"fontname": "Helvetica", "fontsize": "10"}
 EDGES = {"color": "#555555", "arrowsize": "0.7", "fontname": "Helvetica", "fontsize": "9"}
 FROM_GRAD: Mapping[Tensor, Any] = {}  # grads=True: adjoints are the tensors' own .grad
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One step of a pass drawn over the graph: ``lines`` (text, is-NaN/inf) added under
+    vertices, labels on the edges the step uses, keyed by (vertex w, argument index i) for the
+    edge x^(i) -> f^(w), the ``vertex`` processed (highlighted), and whether edges point the way
+    adjoints travel (``backward``: from f^(w) to its arguments) or the way values do."""
+
+    lines: Mapping[Tensor, Sequence[tuple[str, bool]]]
+    edges: Mapping[tuple[Tensor, int], str]
+    vertex: Tensor | None
+    backward: bool
 
 
 def to_dot(t: Tensor | Sequence[Tensor], **options: Any) -> str:
@@ -56,10 +71,11 @@ def dot_body(
     grads: bool | Mapping[Tensor, Any] | Any = False,
     backward: bool | str | Tensor | Sequence[Tensor] = False,
     names: Any = None,
-    collapse: bool | Iterable[str] = (),
+    inputs: Any = None,
+    collapse: bool | str | Iterable[str] = "auto",
     max_nodes: int = MAX_NODES,
-    rankdir: str = "LR",
-    highlight: Tensor | None = None,
+    rankdir: str = "auto",
+    frame: Frame | None = None,
 ) -> list[str]:
     """The statements of the DOT graph, one per line (each ending in a newline)."""
     outputs = [t] if isinstance(t, Tensor) else list(t)
@@ -68,13 +84,18 @@ def dot_body(
     if rankdir not in RANKDIRS:
         raise ValueError(f"draw: rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
     named = parameter_names(names)
+    given = parameter_names(inputs, "inputs")
     forward = Graph(outputs)
     roots, only, titles = _backward_roots(forward, backward, named)
+    titles = {**{t: name for t, name in given.items() if name}, **titles}
     graph = Graph(roots if only else outputs + roots) if roots else forward
     backward_only = set() if only else {v for v in graph.order if v not in forward.index}
-    scope = scopes(graph, backward_only)
+    scope = scopes(graph, backward_only, given)
     layout = Layout(graph, scope, collapse, max_nodes)
-    writer = _Writer(graph, scope, layout, named, titles, _adjoints(grads), values, highlight)
+    roles = {v: kind(v, named, given, scope[v]) for v in graph.order}
+    writer = _Writer(graph, scope, layout, named, roles, titles, _adjoints(grads), values, frame)
+    if rankdir == "auto":
+        rankdir = "TB" if any(scope[v] for v in graph.order) else "LR"
     return writer.lines(rankdir)
 
 
@@ -142,10 +163,11 @@ class _Writer:
     """Turns a :class:`Layout` into DOT statements: nodes grouped into nested clusters (one per
     module call), then edges."""
 
-    def __init__(self, graph, scope, layout, named, titles, adjoints, values, highlight):
+    def __init__(self, graph, scope, layout, named, roles, titles, adjoints, values, frame):
         self.graph, self.scope, self.layout = graph, scope, layout
-        self.named, self.titles, self.adjoints = named, titles, adjoints
-        self.values, self.highlight = values, highlight
+        self.named, self.roles, self.titles, self.adjoints = named, roles, titles, adjoints
+        self.values, self.frame = values, frame
+        self.highlight = frame.vertex if frame is not None else None
         self.nodes: list[tuple[tuple[str, ...], str]] = []  # (cluster path, statement)
         self.edges: list[str] = []
         self.box_edges: set[tuple[str, str]] = set()
@@ -164,6 +186,11 @@ class _Writer:
     # ---------------------------------------------------------------- statements
     def lines(self, rankdir: str) -> list[str]:
         layout, n = self.layout, len(self.graph)
+        self.exits = set(self.outputs)  # vertices of a box used outside it
+        for i, u in enumerate(layout.unit):
+            for p in self.graph.tensor_parents(self.graph.order[i]):
+                if layout.unit[self.graph.index[p]] != u:
+                    self.exits.add(p)
         done: set[int] = set()
         for i, u in enumerate(layout.unit):
             if u in done or not layout.drawn(u):
@@ -210,26 +237,32 @@ class _Writer:
             extra["color"] = labels.BAD
         if v in self.outputs:
             extra["peripheries"] = "2"
-        k = kind(v, self.named)
+        k = self.roles[v]
         self.node(path, f"t{i}", "tensor" if k == "op" else k, label=label, **extra)
         if k != "op":
             return
         self.node(path, f"op{i}", "op", label=labels.op_label(v), **(HIGHLIGHT if lit else {}))
-        self.edge(f"op{i}", f"t{i}")
+        way = {"dir": "back"} if self.frame is not None and self.frame.backward else {}
+        flow = {"color": ACTIVE, "penwidth": "2"} if lit else {}
+        self.edge(f"op{i}", f"t{i}", **way, **flow)
         args = arguments(v)
         numbered = len(args) > 1 and v._op.name not in COMMUTATIVE
-        flow = {"color": labels.BAD, "penwidth": "2"} if lit else {}
         for a, p in enumerate(args):
-            position = {"label": str(a)} if numbered else {}
+            text = self.frame.edges.get((v, a)) if self.frame is not None else None
+            position = [str(a)] if numbered else []
+            label = {"label": "<br/>".join(position + ([text] if text else []))} if position or text else {}
+            if text:
+                label["fontcolor"] = ACTIVE
             if isinstance(p, Tensor):
                 tail = self.source(p)
                 if tail == "hidden":
                     self.box_edge(tail, f"op{i}")
                 else:
-                    self.edge(tail, f"op{i}", **position, **flow)
+                    carries = way if p.requires_grad else {}  # no adjoint goes to a constant
+                    self.edge(tail, f"op{i}", **label, **carries, **(flow if text else {}))
             else:
                 self.node(path, f"c{i}_{a}", "scalar", label=labels.escape(labels.number(p)))
-                self.edge(f"c{i}_{a}", f"op{i}", **position)
+                self.edge(f"c{i}_{a}", f"op{i}", **label)
 
     def box_edge(self, tail: str, head: str) -> None:
         if tail != head and (tail, head) not in self.box_edges:
@@ -243,7 +276,13 @@ class _Writer:
         ident = self.node_id(u)
         ops = Counter(self.graph.order[i]._op.name for i in members if self.graph.order[i]._op is not None)
         label = f"<b>{labels.escape(_cluster_title(path))}</b><br/>{_counted(ops, 'operation')}"
+        for i in members:  # what leaves the box: its shape, value and adjoint
+            v = self.graph.order[i]
+            if v in self.exits:
+                label += "<br/>→ " + self.tensor_label(v)[0]
         extra = {"peripheries": "2"} if any(self.graph.order[i] in self.outputs for i in members) else {}
+        if any(self.graph.order[i] is self.highlight for i in members):
+            extra.update(fillcolor=HIGHLIGHT["fillcolor"], penwidth=HIGHLIGHT["penwidth"])
         self.node(path[:-1], ident, "module", label=label, **extra)
         for i in members:
             for p in self.graph.tensor_parents(self.graph.order[i]):
@@ -263,12 +302,14 @@ class _Writer:
 
     def tensor_label(self, v: Tensor) -> tuple[str, bool]:
         title = self.titles.get(v) or self.named.get(v) or v._name
-        k = kind(v, self.named)
+        k = self.roles[v]
+        role = f"<i>{k}</i>" if k != "op" else ""
         if title:
-            lines = [f"<b>{labels.escape(title)}</b>"]
+            lines = [f"<b>{labels.escape(title)}</b>" + (f" {role}" if role else "")]
         else:
-            lines = [f"<i>{k}</i>"] if k != "op" else []
-        lines.append(labels.escape(labels.describe(v)))
+            lines = [role] if role else []
+        boxed = self.layout.unit[self.graph.index[v]] >= len(self.graph)
+        lines.append(labels.escape(f"shape {labels.shape_text(v.shape)}" if boxed else labels.describe(v)))
         bad = False
         if self.values:
             text, b = labels.values(v)
@@ -278,6 +319,9 @@ class _Writer:
         if adjoint is not None:
             text, b = labels.values(adjoint)
             lines.append(_line("adjoint " + labels.escape(text), b))
+            bad |= b
+        for text, b in self.frame.lines.get(v, ()) if self.frame is not None else ():
+            lines.append(_line(labels.escape(text), b))
             bad |= b
         if v._op is not None and v._parents is None:
             lines.append("<i>inputs freed by backward()</i>")

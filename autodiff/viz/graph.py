@@ -11,7 +11,7 @@ in this order, hence byte-identical drawings for the same program.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from autodiff.tensor import Tensor
@@ -89,39 +89,54 @@ def arguments(v: Tensor) -> tuple:
     return v._parents
 
 
-def kind(v: Tensor, names: Mapping[Tensor, str]) -> str:
-    """``op`` (made by an operation), ``parameter`` (a named leaf that requires grad),
-    ``input`` (another leaf that requires grad) or ``constant`` (data, no gradient)."""
+def kind(v: Tensor, names: Mapping[Tensor, str], inputs: Collection[Tensor], scope: tuple[str, ...]) -> str:
+    """The role of a vertex (Scaman, 2024, *Computation graphs*: a root is an input or a
+    parameter): ``op`` (made by an operation), ``input`` (a leaf passed as ``inputs``, such as
+    a model's data X), ``parameter`` (a leaf named by ``names``, an ``nn.Parameter``, or a
+    leaf that requires grad used only inside a module call), ``input`` (another leaf that
+    requires grad) or ``constant`` (no gradient)."""
     if v._op is not None:
         return "op"
-    if not v.requires_grad:
-        return "constant"
-    return "parameter" if v in names else "input"
+    if v in inputs:
+        return "input"
+    if v in names or any(c.__name__ == "Parameter" for c in type(v).__mro__):
+        return "parameter"
+    if v.requires_grad:
+        return "parameter" if scope else "input"
+    return "constant"
 
 
-def parameter_names(names: Any) -> dict[Tensor, str]:
-    """``{tensor: name}`` from a mapping ``name -> Tensor`` or an object with
-    ``named_parameters()`` (an ``nn.Module``: names like ``layers.0.weight``)."""
+def parameter_names(names: Any, option: str = "names") -> dict[Tensor, str]:
+    """``{tensor: name}`` from a mapping ``name -> Tensor``, an object with
+    ``named_parameters()`` (an ``nn.Module``: names like ``layers.0.weight``) or, for
+    ``inputs``, a sequence of tensors (named by their own names)."""
     if names is None:
         return {}
     if hasattr(names, "named_parameters"):
         pairs: Iterable = names.named_parameters()
     elif isinstance(names, Mapping):
         pairs = names.items()
+    elif option == "inputs" and isinstance(names, Tensor | list | tuple):
+        pairs = [
+            (t._name if isinstance(t, Tensor) else "", t)
+            for t in ([names] if isinstance(names, Tensor) else names)
+        ]
     else:
         raise TypeError(
-            f"draw(names=...): expected a mapping name -> Tensor or a module with named_parameters(), "
+            f"draw({option}=...): expected a mapping name -> Tensor or a module with named_parameters(), "
             f"got {type(names).__name__}"
         )
     found: dict[Tensor, str] = {}
     for name, t in pairs:
         if not isinstance(t, Tensor):
-            raise TypeError(f"draw(names=...): '{name}' maps to a {type(t).__name__}, not a Tensor")
+            raise TypeError(f"draw({option}=...): '{name}' maps to a {type(t).__name__}, not a Tensor")
         found.setdefault(t, str(name))
     return found
 
 
-def scopes(graph: Graph, backward_only: set[Tensor]) -> dict[Tensor, tuple[str, ...]]:
+def scopes(
+    graph: Graph, backward_only: set[Tensor], inputs: Collection[Tensor] = ()
+) -> dict[Tensor, tuple[str, ...]]:
     """The cluster path of each vertex: the ``name_scope`` it was made in (an nn module call).
 
     A leaf that requires grad (a parameter) joins the innermost scope shared by all the
@@ -138,7 +153,7 @@ def scopes(graph: Graph, backward_only: set[Tensor]) -> dict[Tensor, tuple[str, 
         if v._op is None:
             continue
         for p in graph.tensor_parents(v):
-            if p._op is None and p.requires_grad:
+            if p._op is None and p.requires_grad and p not in inputs:
                 shared[p] = scope[v] if p not in shared else common_prefix(shared[p], scope[v])
     for v in graph.order:
         if v._op is None:

@@ -33,8 +33,12 @@ def number(x: Any) -> str:
 
 def describe(t: Tensor) -> str:
     """``shape (2, 3) float64 cpu``."""
-    shape = "(" + ", ".join(str(n) for n in t.shape) + ("," if t.ndim == 1 else "") + ")"
-    return f"shape {shape} {t.dtype} {t.device}"
+    return f"shape {shape_text(t.shape)} {t.dtype} {t.device}"
+
+
+def shape_text(shape: tuple) -> str:
+    """``(2, 3)``, ``(4,)``, ``()``."""
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _nested(x: Any) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from autodiff.tensor import Tensor
-from autodiff.viz.graph import Graph
+from autodiff.viz.graph import BACKWARD_SCOPE, Graph
+
+READABLE = (80, 24)  # more nodes, or a longer chain of them, and a note suggests collapsing
 
 
 class Layout:
@@ -24,7 +26,7 @@ class Layout:
         self,
         graph: Graph,
         scope: Mapping[Tensor, tuple[str, ...]],
-        collapse: bool | Iterable[str],
+        collapse: bool | str | Iterable[str],
         max_nodes: int,
     ):
         if not isinstance(max_nodes, int) or max_nodes < 1:
@@ -52,6 +54,12 @@ class Layout:
                 f"{len(graph)} vertices > max_nodes={max_nodes}: the {len(nearest)} nearest the output "
                 f"are drawn, {self.count - len(nearest)} more are hidden"
             )
+        nodes, depth = self._size()
+        if nodes > READABLE[0] or depth > READABLE[1]:
+            self.notes.append(
+                f"{nodes} nodes in chains of up to {depth}: too big to read; draw each module call as one "
+                "box (collapse='auto' or True; autodiff graph without --expand), or lower max_nodes"
+            )
 
     def _assign(self, paths: list[tuple[str, ...]], wanted: set[tuple[str, ...]], depth: int | None) -> None:
         n = len(paths)
@@ -78,14 +86,32 @@ class Layout:
             self.members[b].append(i)
         self.count = n - sum(len(m) for m in self.members.values()) + len(boxes)
 
+    def _size(self) -> tuple[int, int]:
+        """How many nodes are drawn (an operation vertex is two: f^(v) and x^(v)), and the
+        longest chain of them, by one pass in the graph's order."""
+        graph, level = self.graph, {}
+        for i, v in enumerate(graph.order):
+            u = self.unit[i]
+            if not self.drawn(u):
+                continue
+            units = (self.unit[graph.index[p]] for p in graph.tensor_parents(v))
+            below = max((level.get(q, 0) for q in units if q != u), default=0)
+            level[u] = max(level.get(u, 0), below + (2 if u == i and v._op is not None else 1))
+        ops = sum(1 for i, v in enumerate(graph.order) if self.unit[i] == i and v._op is not None)
+        return len(level) + ops, max(level.values(), default=0)
+
     def drawn(self, u: int) -> bool:
         return self.kept is None or u in self.kept
 
 
-def _wanted(collapse: bool | Iterable[str], paths: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
-    """The scopes to collapse: ``True`` means every outermost module call; names are dotted
-    scope paths (``"MLP.layers.0"``)."""
+def _wanted(collapse: bool | str | Iterable[str], paths: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """The scopes to collapse: ``"auto"`` means every innermost module call (one box per
+    layer, the default), ``True`` every outermost one; names are dotted scope paths
+    (``"MLP.layers.0"``)."""
     known = {p[:k] for p in paths for k in range(1, len(p) + 1)}
+    if collapse == "auto":
+        inner = {p[:k] for p in paths for k in range(1, len(p))}
+        return {p for p in known - inner if p != (BACKWARD_SCOPE,)}
     if collapse is True:
         return {p for p in known if len(p) == 1}
     if collapse is False or collapse is None:
