@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from autodiff import backend
-from autodiff.graph import raw_namespace, set_grad_enabled
-from autodiff.state import flags, physical, shared
+from autodiff.graph import interpreters, raw_namespace, set_grad_enabled
+from autodiff.state import flags, shared
 from autodiff.tensor import Tensor, plugins
 
 
@@ -136,7 +136,7 @@ def backprop(
     results: dict[Tensor, Any] = {}
     stored: set[int] = set()
     ns: Any = None
-    with set_grad_enabled(create_graph), physical():
+    with set_grad_enabled(create_graph):
         while ready:
             v = ready.pop()
             z = adjoint.pop(v)  # z^(v), complete: every child has contributed
@@ -294,6 +294,11 @@ def gradients(
             raise RuntimeError("gradients: every input must be a Tensor that requires grad")
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs)
+    if flags.vmap_levels and any(
+        isinstance(t, interpreters.batched_type) for t in (*outputs, *inputs, *grad_outputs)
+    ):  # inside vmap: on the physical tensors, one cotangent per example
+        options = dict(batched=batched, retain_graph=retain_graph, create_graph=create_graph)
+        return interpreters.gradients(gradients, outputs, inputs, list(grad_outputs), **options)
     tensor_mode = create_graph or flags.forward_levels > 0
     seeds = []
     for o, g in zip(outputs, grad_outputs, strict=True):
@@ -303,8 +308,6 @@ def gradients(
                     f"gradients(batched=True): each grad_output must be a Tensor of shape (batch, *{o.shape})"
                 )
             _check_seed_device(g, o, "gradients")
-            if o._levels and flags.vmap_levels:
-                g = _seed_per_example(g, o)
             seeds.append(g if tensor_mode else g.data)
         else:
             seeds.append(_seed(o, g, "gradients", tensor_mode))
@@ -317,8 +320,7 @@ def gradients(
         create_graph=create_graph,
         accumulate=False,
     )
-    with physical():
-        batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim])
+    batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim])
     results = []
     for x in inputs:
         g = found.get(x)
@@ -326,34 +328,8 @@ def gradients(
             g = Tensor(backend.array_module(x.data).zeros(batch + tuple(x.data.shape), dtype=x.dtype))
         elif not isinstance(g, Tensor):
             g = Tensor(backend.normalize(g, type(x.data)))
-        results.append(_batch_axes_first(g, x, len(batch)) if x._levels and flags.vmap_levels else g)
+        results.append(g)
     return results
-
-
-def _seed_per_example(g: Tensor, o: Tensor) -> Tensor:
-    """Inside vmap: a batch of cotangents (B, *o.shape) for a batched output, as physical
-    arrays (B, *batch axes of o, *o.shape), the same cotangents for every example."""
-    from autodiff.ops.shape import broadcast_to, reshape
-
-    with physical():
-        nb = g.data.ndim - o.data.ndim + len(o._levels[: o._batch_depth()])
-        depth = o.data.ndim - (g.data.ndim - nb)
-        lead = tuple(g.data.shape[:nb])
-        g = reshape(g, shape=lead + (1,) * depth + tuple(g.data.shape[nb:]))
-        return broadcast_to(g, shape=lead + tuple(o.data.shape))
-
-
-def _batch_axes_first(g: Tensor, x: Tensor, nb: int) -> Tensor:
-    """Inside vmap: x's batch axes lead its gradient's data, before the nb cotangent axes."""
-    from autodiff.ops.shape import transpose
-    from autodiff.vmap import active_levels, mark
-
-    depth = len(active_levels(x))
-    if nb:
-        with physical():
-            order = tuple(range(nb, nb + depth)) + tuple(range(nb)) + tuple(range(nb + depth, g.data.ndim))
-            g = transpose(g, axes=order)
-    return mark(g, active_levels(x))
 
 
 plugins.backward = backward  # Tensor.backward

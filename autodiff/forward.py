@@ -55,10 +55,11 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
         )
     if tangent.dtype != x.dtype:
         tangent = tangent.astype(x.dtype)
-    if flags.vmap_levels and (x._levels or tangent._levels):
-        from autodiff.vmap import per_example
+    if flags.vmap_levels and any(isinstance(t, interpreters.batched_type) for t in (x, tangent)):
+        from autodiff.vmap import per_example, unwrap, wrap  # the tangents live on the physical values
 
-        x, tangent = per_example(x), per_example(tangent)
+        (x, levels), (tangent, _) = unwrap(per_example(x)), unwrap(per_example(tangent))
+        return wrap(attach(x, number, tangent), levels)
     dual = alias(x)
     dual._tangents = {**(dual._tangents or {}), number: tangent}
     return dual
@@ -66,11 +67,15 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
 
 def tangent_of(y: Tensor, number: int) -> Tensor:
     """The tangent of ``y`` at a level (zeros if y does not depend on the level's inputs)."""
+    if isinstance(y, interpreters.batched_type):
+        from autodiff.vmap import unwrap, wrap
+
+        physical, levels = unwrap(y)
+        return wrap(tangent_of(physical, number), levels)
     found = (y._tangents or {}).get(number)
     if found is None:
         xp = backend.array_module(y.data)
         found = Tensor(xp.zeros(flags.tangent_batches[number] + tuple(y.data.shape), dtype=y.dtype))
-    found._levels = y._levels  # the same physical layout as y (no tangent batch inside vmap)
     return found
 
 

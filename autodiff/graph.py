@@ -100,13 +100,16 @@ class Interpreters:
     """Where transformations plug into every primitive call, installed when they load (this
     module imports none of them): ``batch(prim, args, params)`` runs a primitive on batched
     arguments (``autodiff.vmap``), ``tangents(prim, out, args, params)`` gives its output the
-    tangents of forward mode (``autodiff.forward``), and ``index(x, index)`` indexes with indices
-    that differ per example (``autodiff.vmap``).  Each is called only while its transformation
-    has a level open, so only after it was installed."""
+    tangents of forward mode (``autodiff.forward``); vmap also installs its wrapper type
+    ``batched_type``, ``index(x, index)`` for indices that differ per example, and
+    ``gradients(...)`` for the reverse pass of batched values.  Each is called only while its
+    transformation has a level open, so only after it was installed."""
 
     batch: Callable[..., Any] | None = None
     tangents: Callable[..., Any] | None = None
+    batched_type: type = type(None)
     index: Callable[..., Any] | None = None
+    gradients: Callable[..., Any] | None = None
 
 
 interpreters = Interpreters()
@@ -159,7 +162,7 @@ class Primitive:
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         """Evaluate on ``args`` and, when gradients are wanted, record the new vertex:
         ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})`` with Parents(v) = args."""
-        if flags.vmap_levels and any(isinstance(a, Tensor) and a._levels for a in args):
+        if flags.vmap_levels and any(isinstance(a, interpreters.batched_type) for a in args):
             return interpreters.batch(self, args, params)
         kind = None
         requires_grad = False

@@ -7,10 +7,8 @@ Only the in-place write counter is shared by every thread, since tensors are.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
-from collections.abc import Iterator
 
 
 class _Modes(threading.local):
@@ -19,7 +17,7 @@ class _Modes(threading.local):
     grad_enabled = True
     anomaly = False
     forward_levels = 0  # number of open forward-mode (jvp) levels; see autodiff.forward
-    vmap_levels = 0  # number of open vmap levels (0 also while ops run on physical arrays)
+    vmap_levels = 0  # number of open vmap levels
     scope: tuple[str, ...] | None = None  # names of the nn modules being called (for drawings)
     ceiling = math.inf  # forward-mode rules of level L see only levels below L
 
@@ -34,15 +32,3 @@ class _Shared:
 
 flags = _Modes()
 shared = _Shared()
-
-
-@contextlib.contextmanager
-def physical() -> Iterator[None]:
-    """Inside, tensors show their physical arrays, batch axes of ``vmap`` included: the engine
-    and the batching rules work there."""
-    previous = flags.vmap_levels
-    flags.vmap_levels = 0
-    try:
-        yield
-    finally:
-        flags.vmap_levels = previous

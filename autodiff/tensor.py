@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -54,7 +53,6 @@ class Tensor:
     _name: str | None = None
     _trace = None
     _scope: tuple[str, ...] | None = None
-    _levels: tuple[int, ...] = ()  # vmap levels of the leading axes of data (see autodiff.vmap)
 
     def __init__(self, data: Any, requires_grad: bool = False):
         if not backend.is_array(data):
@@ -67,34 +65,9 @@ class Tensor:
             self.requires_grad_(True)
 
     # ------------------------------------------------------------------ array facts
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The shape, a tuple of ints (inside ``vmap``, without the batch axes)."""
-        if self._levels and flags.vmap_levels:
-            return tuple(self.data.shape[self._batch_depth() :])
-        return tuple(self.data.shape)
-
-    @property
-    def ndim(self) -> int:
-        if self._levels and flags.vmap_levels:
-            return self.data.ndim - self._batch_depth()
-        return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        if self._levels and flags.vmap_levels:
-            return math.prod(self.shape)
-        return self.data.size
-
-    def _batch_depth(self) -> int:
-        """How many leading axes of ``data`` are batch axes of open vmap levels."""
-        depth = 0
-        for level in self._levels:
-            if level not in flags.vmap_sizes:
-                break
-            depth += 1
-        return depth
-
+    shape = property(lambda self: tuple(self.data.shape), doc="The shape, a tuple of ints.")
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
     dtype = property(lambda self: self.data.dtype)
     device = property(lambda self: backend.device_of(self.data), doc="'cpu', 'cuda' or 'strict'.")
     is_leaf = property(lambda self: self._op is None, doc="Made by the user, not by an operation.")

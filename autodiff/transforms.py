@@ -40,12 +40,11 @@ def _watch(x: Any) -> Tensor:
     if flags.vmap_levels:  # inside vmap every example gets its own copy: per-example gradients
         from autodiff.vmap import per_example
 
-        x = per_example(x)
-    if (x.requires_grad and flags.grad_enabled) or x._tangents:
+        watched = alias(per_example(x))
+    elif (x.requires_grad and flags.grad_enabled) or x._tangents:
         watched = alias(x)
     else:
         watched = Tensor(x.data)
-        watched._levels = x._levels
     if not watched.requires_grad:
         watched.requires_grad = True
     return watched

@@ -1,17 +1,19 @@
 """``vmap``: evaluate a function of one example on a whole batch, in one pass.
 
-Inside ``vmap(f)``, a *batched* tensor keeps its batch axis physically in front of its data
-(``_levels`` names the vmap levels of its leading axes, outermost first), while the code of
-``f`` sees the *logical* shape, without it.  Every operation on batched tensors runs once, on
-the physical arrays, after the *batching rule* declared with its primitive puts its arguments
-and parameters in a form where the extra leading axes act as batch axes — the same property the
-derivative rules already have (see :mod:`autodiff.ops.batching`).
+A batching interpreter, as in JAX and HIPS autograd: inside ``vmap(f)`` the arguments of ``f``
+are :class:`BatchedTensor` wrappers.  A wrapper holds a ``value`` whose leading axis is the
+batch axis of one vmap *level*; ``f`` sees the *logical* shape, without that axis.  Tensor
+itself knows nothing of batching.  An operation on wrappers reaches ``Primitive.__call__``,
+which hands it to :func:`batched_call`: the arguments of the innermost level are unwrapped,
+the primitive's batching rule (declared with it, :mod:`autodiff.ops.batching`) makes their
+leading axis act as a batch axis, the primitive runs once on the values, and the result is
+wrapped again.  A value may itself be a wrapper of an outer level (nested ``vmap``): the
+interpreter then runs once more, a level further out.
 
-The graph recorded meanwhile is an ordinary graph of the physical arrays, so ``grad``,
-``vjp`` and ``jacrev`` inside ``vmap`` work unchanged; an input that ``grad`` watches inside
-``vmap`` is given its own copy per example, so its gradient is per example (as in JAX).
-Forward mode with batched tangents (``jacfwd``, ``hessian``) inside ``vmap`` falls back to a
-loop over the batch.
+Values are ordinary tensors, recorded in the graph as usual, so ``grad``, ``vjp``, ``jacrev``
+and ``jvp`` inside ``vmap`` work on them: an input that a transform watches inside ``vmap`` is
+given its own copy per example (:func:`per_example`), so its gradient is per example.  Forward
+mode with a batch of tangents (``jacfwd``, ``hessian``) inside ``vmap`` falls back to a loop.
 """
 
 from __future__ import annotations
@@ -19,16 +21,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from autodiff.creation import ones_like
 from autodiff.graph import Primitive, interpreters
 from autodiff.ops import composite as ops
-from autodiff.ops import shape as sh
-from autodiff.ops.batching import full, unbatched_output
-from autodiff.state import flags, physical
+from autodiff.ops.batching import unbatched_output
+from autodiff.state import flags
 from autodiff.tensor import Tensor
 
 _counter = itertools.count(1)
@@ -38,6 +39,57 @@ class Unbatched(NotImplementedError):
     """Raised by the engine for a computation it cannot batch (forward mode with a batch of
     tangents); ``vmap`` then runs ``f`` example by example, with a warning.  Errors raised by
     the user's code are never caught."""
+
+
+class BatchedTensor(Tensor):
+    """A value inside ``vmap``: ``value``'s leading axis is the batch axis of vmap ``level``,
+    and the tensor shows the rest (the shape one example has).  ``value`` is a Tensor, or a
+    BatchedTensor of an outer (lower-numbered) level."""
+
+    def __init__(self, value: Tensor, level: int):
+        self.value = value
+        self.level = level
+        self.data = value.data  # the physical array (all levels): dtype and device come from it
+
+    shape = property(lambda self: self.value.shape[1:], doc="The shape of one example.")
+    ndim = property(lambda self: self.value.ndim - 1)
+    size = property(lambda self: self.value.size // max(self.value.shape[0], 1))
+
+    @property
+    def requires_grad(self) -> bool:  # type: ignore[override]
+        return self.value.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.value.requires_grad = flag
+
+    def __repr__(self) -> str:
+        return f"BatchedTensor(level={self.level}, shape={self.shape}, value={self.value!r})"
+
+    def _concrete(self, what: str) -> Any:
+        raise TypeError(
+            f"{what}: inside vmap a tensor stands for a whole batch of values (one per example), so "
+            "it has no single value for Python to use; write the computation with tensor operations "
+            "(ad.where instead of if, for example), or call vmap's function outside vmap"
+        )
+
+    def item(self) -> Any:
+        return self._concrete("item()")
+
+    def numpy(self) -> Any:
+        return self._concrete("numpy()")
+
+    def tolist(self) -> Any:
+        return self._concrete("tolist()")
+
+    def __bool__(self) -> bool:
+        return self._concrete("bool()")
+
+    def backward(self, *args: Any, **kwargs: Any) -> None:
+        self._concrete("backward()")
+
+    def detach(self) -> Tensor:
+        return BatchedTensor(self.value.detach(), self.level)
 
 
 @contextlib.contextmanager
@@ -52,71 +104,65 @@ def level(size: int) -> Iterator[int]:
         flags.vmap_levels -= 1
 
 
-def active_levels(t: Tensor) -> tuple[int, ...]:
-    return t._levels[: t._batch_depth()]
-
-
-def mark(t: Tensor, levels: tuple[int, ...]) -> Tensor:
-    """Declare the leading axes of t's data to be the batch axes of ``levels``."""
-    t._levels = levels
-    return t
-
-
-def per_example(x: Tensor) -> Tensor:
-    """x batched at every open level, at full size: each example gets its own copy."""
-    levels = tuple(sorted(flags.vmap_sizes))
-    sizes = tuple(flags.vmap_sizes[lv] for lv in levels)
-    if active_levels(x) == levels and tuple(x.data.shape[: len(levels)]) == sizes:
-        return x
-    with physical():
-        return mark(full(_align(x, levels), len(levels), sizes, True), levels)
-
-
-# ----------------------------------------------------------------------------- batching rules
-def _align(t: Tensor, levels: tuple[int, ...]) -> Tensor:
-    """t's data with one leading axis per level in ``levels`` (size 1 where t is not batched)."""
-    own = active_levels(t)
-    if own == levels:
-        return t
-    logical = t.data.shape[len(own) :]
-    lead = tuple(t.data.shape[own.index(lv)] if lv in own else 1 for lv in levels)
-    return sh.reshape(t, shape=lead + tuple(logical))
-
-
+# ----------------------------------------------------------------------------- the interpreter
 def batched_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
-    """Run ``prim`` once on the physical arrays of batched arguments (called by Primitive),
-    after its batching rule (declared with it, see :mod:`autodiff.ops.batching`)."""
-    levels = tuple(sorted({lv for a in args if isinstance(a, Tensor) for lv in active_levels(a)}))
-    sizes = tuple(flags.vmap_sizes[lv] for lv in levels)
-    nb = len(levels)
-    with physical():
-        if prim.batch is unbatched_output:
-            return prim(*args, **params)
-        batched = [
-            isinstance(a, Tensor) and bool(a._levels) and bool(set(a._levels) & set(levels)) for a in args
-        ]
-        aligned = [_align(a, levels) if b else a for a, b in zip(args, batched, strict=True)]
-        new_args, new_params = prim.batch(aligned, params, nb, sizes, batched)
-        return mark(prim(*new_args, **new_params), levels)
+    """Run ``prim`` on arguments of which some are batched (called by ``Primitive.__call__``):
+    once, on the values of the innermost level, after the primitive's batching rule."""
+    number = max(a.level for a in args if isinstance(a, BatchedTensor))
+    batched = [isinstance(a, BatchedTensor) and a.level == number for a in args]
+    values = [a.value if b else a for a, b in zip(args, batched, strict=True)]
+    if prim.batch is unbatched_output:
+        return prim(*values, **params)
+    values, params = prim.batch(values, params, 1, (flags.vmap_sizes[number],), batched)
+    return BatchedTensor(prim(*values, **params), number)
 
 
-def loop(fn: Callable, args: Sequence[Any], batched: Sequence[bool], levels: tuple[int, ...]) -> Tensor:
-    """``fn`` applied example by example to physical arguments, the results stacked and marked."""
-    nb, sizes = len(levels), tuple(flags.vmap_sizes[lv] for lv in levels)
-    with physical():
-        whole = [
-            full(_align(a, levels), nb, sizes, True) if b else a for a, b in zip(args, batched, strict=True)
-        ]
-        flat = [
-            ops.reshape(a, (-1,) + tuple(a.data.shape[nb:])) if b else a
-            for a, b in zip(whole, batched, strict=True)
-        ]
-        results = [
-            fn(*[a[i] if b else a for a, b in zip(flat, batched, strict=True)])
-            for i in range(math.prod(sizes))
-        ]
-        stacked = ops.stack(results, axis=0)
-        return mark(ops.reshape(stacked, sizes + tuple(stacked.data.shape[1:])), levels)
+def _broadcast_at(x: Any, number: int) -> BatchedTensor:
+    """x, not batched at level ``number``, as a batched tensor of that level (a broadcast)."""
+    x = ops.as_tensor(x)
+    size = flags.vmap_sizes[number]
+    return BatchedTensor(ops.broadcast_to(ops.expand_dims(x, 0), (size, *x.shape)), number)
+
+
+def per_example(x: Any, levels: Sequence[int] | None = None) -> BatchedTensor:
+    """x batched at every open level (or at ``levels``, ascending), each example its own copy:
+    what a transform watches inside ``vmap``, so that its derivative is per example."""
+    levels = sorted(flags.vmap_sizes) if levels is None else list(levels)
+    if not levels:
+        return x
+    innermost, outer = levels[-1], levels[:-1]
+    if not (isinstance(x, BatchedTensor) and x.level == innermost):
+        x = _broadcast_at(x, innermost)
+    return BatchedTensor(per_example(x.value, outer) if outer else x.value, innermost)
+
+
+def unwrap(x: Any) -> tuple[Any, tuple[int, ...]]:
+    """The physical tensor under every wrapper of x, and the levels of its leading axes."""
+    levels: list[int] = []
+    while isinstance(x, BatchedTensor):
+        levels.append(x.level)
+        x = x.value
+    return x, tuple(reversed(levels))
+
+
+def wrap(x: Any, levels: Sequence[int]) -> Any:
+    """The inverse of :func:`unwrap`: the leading axes of x as the batch axes of ``levels``."""
+    for number in levels:
+        x = BatchedTensor(x, number)
+    return x
+
+
+def loop(fn: Callable, args: Sequence[Any], number: int) -> BatchedTensor:
+    """``fn`` applied example by example (level ``number``) and the results stacked."""
+    size = flags.vmap_sizes[number]
+    full = [
+        per_example(a, [number]) if isinstance(a, BatchedTensor) and a.level == number else a for a in args
+    ]
+    columns = [
+        fn(*[a.value[i] if isinstance(a, BatchedTensor) and a.level == number else a for a in full])
+        for i in range(size)
+    ]
+    return BatchedTensor(ops.stack(columns, axis=0), number)
 
 
 def getitem_per_example(x: Tensor, index: Any) -> Tensor:
@@ -128,7 +174,7 @@ def getitem_per_example(x: Tensor, index: Any) -> Tensor:
             "of entries per example, so the result has no single shape; use ad.where(mask, x, 0) instead"
         )
     tensors = [x] + [i for i in entries if isinstance(i, Tensor)]
-    levels = tuple(sorted({lv for t in tensors for lv in active_levels(t)}))
+    number = max(t.level for t in tensors if isinstance(t, BatchedTensor))
     positions = [k for k, i in enumerate(entries) if isinstance(i, Tensor)]
 
     def take(xi: Tensor, *indices: Tensor) -> Tensor:
@@ -137,7 +183,28 @@ def getitem_per_example(x: Tensor, index: Any) -> Tensor:
             chosen[k] = i
         return ops.getitem(xi, tuple(chosen))
 
-    return loop(take, tensors, [bool(active_levels(t)) for t in tensors], levels)
+    return loop(take, tensors, number)
+
+
+def gradients(
+    plain: Callable, outputs: list, inputs: list, seeds: list, batched: bool, **options: Any
+) -> list:
+    """``plain`` (the engine's ``gradients``) for batched outputs, inputs or cotangents: on the
+    physical tensors, with every output and cotangent made per example, the cotangents' own
+    batch axis (``batched=True``) moved in front, and the results wrapped again."""
+    open_levels = sorted(flags.vmap_sizes)
+    depth = len(open_levels)
+    physical_outputs = [unwrap(per_example(o))[0] for o in outputs]
+    physical_seeds = []
+    for o, g in zip(physical_outputs, seeds, strict=True):
+        g = unwrap(per_example(ops.as_tensor(g)))[0] if g is not None else ones_like(o)
+        physical_seeds.append(ops.moveaxis(g, depth, 0) if batched else g)
+    watched = [unwrap(x) for x in inputs]
+    grads = plain(physical_outputs, [x for x, _ in watched], physical_seeds, batched=batched, **options)
+    results = []
+    for g, (_, levels) in zip(grads, watched, strict=True):
+        results.append(wrap(ops.moveaxis(g, 0, len(levels)) if batched and levels else g, levels))
+    return results
 
 
 # ----------------------------------------------------------------------------- the transform
@@ -159,18 +226,14 @@ def _mapped_size(x: Any, axis: Any, position: int) -> int:
     return ops.as_tensor(x).shape[axis]
 
 
-def _batch(x: Any, axis: int, number: int) -> Tensor:
-    """x with its logical axis ``axis`` made the batch axis of level ``number``."""
+def _batch(x: Any, axis: int, number: int) -> BatchedTensor:
+    """x with its (logical) axis ``axis`` made the batch axis of level ``number``."""
     x = ops.as_tensor(x)
-    outer = active_levels(x)
-    a = axis % x.ndim
-    with physical():
-        moved = ops.moveaxis(x, len(outer) + a, len(outer)) if a else x
-        return mark(sh.alias(moved), outer + (number,))
+    return BatchedTensor(ops.moveaxis(x, axis, 0) if axis % x.ndim else x, number)
 
 
-def _unbatch(y: Any, number: int, size: int, out_axis: int) -> Any:
-    """An output of f with the batch axis of level ``number`` turned into logical axis out_axis."""
+def _unbatch(y: Any, number: int, out_axis: int) -> Any:
+    """An output of f with the batch axis of level ``number`` made logical axis ``out_axis``."""
     if not isinstance(y, Tensor):
         return y
     if not isinstance(out_axis, int) or not -y.ndim - 1 <= out_axis <= y.ndim:
@@ -178,24 +241,33 @@ def _unbatch(y: Any, number: int, size: int, out_axis: int) -> Any:
             f"vmap: out_axes={out_axis!r} for an output of shape {y.shape}: the batch axis can go at "
             f"an int position in [-{y.ndim + 1}, {y.ndim}]"
         )
-    levels = active_levels(y)
-    with physical():
-        if number in levels:
-            k = levels.index(number)
-            phys = y if k == len(levels) - 1 else ops.moveaxis(y, k, len(levels) - 1)
-        else:
-            lead = tuple(y.data.shape[: len(levels)])
-            expanded = sh.reshape(y, shape=lead + (1,) + tuple(y.data.shape[len(levels) :]))
-            phys = sh.broadcast_to(expanded, shape=lead + (size,) + tuple(y.data.shape[len(levels) :]))
-        outer = tuple(lv for lv in levels if lv != number)
-        result = mark(sh.alias(phys), outer)
-    return ops.moveaxis(result, 0, out_axis) if out_axis else result
+    if not (isinstance(y, BatchedTensor) and y.level == number):
+        y = _broadcast_at(y, number)  # the same for every example
+    return ops.moveaxis(y.value, 0, out_axis) if out_axis else y.value
 
 
 def _map_outputs(fn: Callable, out: Any) -> Any:
     if isinstance(out, tuple | list):
         return type(out)(fn(o) for o in out)
     return fn(out)
+
+
+def _looped(f: Callable, args: Sequence[Any], axes: Sequence[int | None], size: int, out_axes: int) -> Any:
+    """vmap's fallback: f example by example, the results stacked."""
+    results = [
+        f(
+            *[
+                a if ax is None else ops.moveaxis(ops.as_tensor(a), ax, 0)[i]
+                for a, ax in zip(args, axes, strict=True)
+            ]
+        )
+        for i in range(size)
+    ]
+    if isinstance(results[0], tuple | list):
+        return type(results[0])(
+            ops.stack([r[k] for r in results], axis=out_axes) for k in range(len(results[0]))
+        )
+    return ops.stack(results, axis=out_axes)
 
 
 def vmap(f: Callable, in_axes: int | None | Sequence[int | None] = 0, out_axes: int = 0) -> Callable:
@@ -218,25 +290,15 @@ def vmap(f: Callable, in_axes: int | None | Sequence[int | None] = 0, out_axes: 
         try:
             with level(size) as number:
                 call = [a if ax is None else _batch(a, ax, number) for a, ax in zip(args, axes, strict=True)]
-                out = f(*call)
-                return _map_outputs(lambda y: _unbatch(y, number, size, out_axes), out)
+                return _map_outputs(lambda y: _unbatch(y, number, out_axes), f(*call))
         except Unbatched as reason:
             warnings.warn(f"vmap: {reason}; falling back to a loop over {size} examples", stacklevel=2)
-            results = []
-            for i in range(size):
-                call = [
-                    a if ax is None else ops.moveaxis(ops.as_tensor(a), ax, 0)[i]
-                    for a, ax in zip(args, axes, strict=True)
-                ]
-                results.append(f(*call))
-            if isinstance(results[0], tuple | list):
-                return type(results[0])(
-                    ops.stack([r[k] for r in results], axis=out_axes) for k in range(len(results[0]))
-                )
-            return ops.stack(results, axis=out_axes)
+            return _looped(f, args, axes, size, out_axes)
 
     return batched_f
 
 
+interpreters.batched_type = BatchedTensor
 interpreters.batch = batched_call
 interpreters.index = getitem_per_example
+interpreters.gradients = gradients

@@ -1,7 +1,7 @@
 """Batching rules: how ``vmap`` runs a primitive once on arguments with leading batch axes.
 
-Inside ``vmap`` an operation sees *physical* tensors: ``nb`` leading batch axes (of ``sizes``, or
-size 1 for an argument not batched at a level), then the logical axes that ``f`` sees.  A rule
+Inside ``vmap`` the batching interpreter hands a rule the *values* of the batched arguments:
+``nb`` leading batch axes (of ``sizes``), then the axes that ``f`` sees.  A rule
 ``rule(args, params, nb, sizes, batched) -> (args, params)`` rewrites the call so that the
 primitive's own evaluation treats those leading axes as batch axes; ``batched[i]`` says whether
 argument i carries them.  Most primitives need little: their axes and indices count from the end
@@ -16,6 +16,7 @@ import string
 from typing import Any
 
 from autodiff.graph import PRIMITIVES
+from autodiff.tensor import Tensor
 
 
 def _reshape(t: Any, shape: tuple) -> Any:
@@ -24,18 +25,18 @@ def _reshape(t: Any, shape: tuple) -> Any:
 
 def _pad(t: Any, nb: int, ndim: int) -> Any:
     """Left-pad the logical axes of a batched tensor with unit axes, up to ``ndim``."""
-    logical = t.data.shape[nb:]
+    logical = t.shape[nb:]
     if len(logical) >= ndim:
         return t
-    return _reshape(t, tuple(t.data.shape[:nb]) + (1,) * (ndim - len(logical)) + tuple(logical))
+    return _reshape(t, tuple(t.shape[:nb]) + (1,) * (ndim - len(logical)) + tuple(logical))
 
 
 def full(t: Any, nb: int, sizes: tuple[int, ...], batched: bool) -> Any:
     """Every batch axis of t at its full size (for evaluations that cannot broadcast them)."""
-    if not hasattr(t, "data"):
+    if not isinstance(t, Tensor):
         return t
-    target = sizes + tuple(t.data.shape[nb:] if batched else t.data.shape)
-    return t if tuple(t.data.shape) == target else PRIMITIVES["broadcast_to"](t, shape=target)
+    target = sizes + tuple(t.shape[nb:] if batched else t.shape)
+    return t if tuple(t.shape) == target else PRIMITIVES["broadcast_to"](t, shape=target)
 
 
 def leading_axes(args: list, params: dict, nb: int, sizes: tuple, batched: list) -> tuple[list, dict]:
@@ -51,9 +52,7 @@ def unbatched_output(args: list, params: dict, nb: int, sizes: tuple, batched: l
 def broadcasting(args: list, params: dict, nb: int, sizes: tuple, batched: list) -> tuple[list, dict]:
     """NumPy broadcasting: left-pad every batched argument's logical axes to the common rank, so
     that the leading batch axes line up (unbatched arguments broadcast against them)."""
-    ndim = max(
-        a.data.ndim - (nb if b else 0) for a, b in zip(args, batched, strict=True) if hasattr(a, "data")
-    )
+    ndim = max(a.ndim - (nb if b else 0) for a, b in zip(args, batched, strict=True) if isinstance(a, Tensor))
     return [_pad(a, nb, ndim) if b else a for a, b in zip(args, batched, strict=True)], params
 
 
@@ -61,7 +60,7 @@ def prepend_to(name: str):
     """For a primitive with a target shape parameter ``name``: the batch axes go in front."""
 
     def rule(args: list, params: dict, nb: int, sizes: tuple, batched: list) -> tuple[list, dict]:
-        return args, {**params, name: tuple(args[0].data.shape[:nb]) + tuple(params[name])}
+        return args, {**params, name: tuple(args[0].shape[:nb]) + tuple(params[name])}
 
     return rule
 
@@ -70,7 +69,7 @@ def target_shape(args: list, params: dict, nb: int, sizes: tuple, batched: list)
     """``broadcast_to``: the argument's logical axes left-padded to the target's rank, and its
     batch axes put in front of the target shape."""
     x = _pad(args[0], nb, len(params["shape"]))
-    return [x], {**params, "shape": tuple(x.data.shape[:nb]) + tuple(params["shape"])}
+    return [x], {**params, "shape": tuple(x.shape[:nb]) + tuple(params["shape"])}
 
 
 def permutation(args: list, params: dict, nb: int, sizes: tuple, batched: list) -> tuple[list, dict]:

@@ -473,7 +473,7 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
 
 def _batched_index(index: Any) -> bool:
     entries = index if isinstance(index, tuple) else (index,)
-    return builtins.any(isinstance(i, Tensor) and i._levels for i in entries)
+    return builtins.any(isinstance(i, interpreters.batched_type) for i in entries)
 
 
 def getitem(x: Any, index: Any) -> Tensor:
