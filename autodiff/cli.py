@@ -171,7 +171,7 @@ def run_graph(args: argparse.Namespace) -> int:
         formula = parse(args.expr)
         out, inputs = evaluate(formula, _values(args.at, formula.variables))
         names = None
-        if out._name is None:
+        if out.label is None:
             out.name("out")
     if out.size != 1:
         out = out.sum().name("sum")
@@ -183,9 +183,9 @@ def run_graph(args: argparse.Namespace) -> int:
     report = sys.stderr if args.output is None else sys.stdout
     if args.model is not None and args.loss == "sum":
         print("loss: the sum of the model's outputs (--loss mse or cross_entropy with --target)", file=report)
-    print(f"{out._name} = {_number(out)}", file=report)
+    print(f"{out.label} = {_number(out)}", file=report)
     for name, x in inputs.items():
-        print(f"d {out._name} / d {name} = {_number(x.grad)}", file=report)
+        print(f"d {out.label} / d {name} = {_number(x.grad)}", file=report)
     try:  # the paths were checked; a folder the checks cannot see into (as root) may still fail
         if args.steps:
             steps = {k: v for k, v in options.items() if k != "grads"}  # each frame has its own adjoints
@@ -195,7 +195,7 @@ def run_graph(args: argparse.Namespace) -> int:
             forward = _forward_trace(args, inputs)
             index = draw_steps(forward, args.forward, values=args.values, rankdir=args.rankdir)
             jvp = _number(forward.tangent(forward.output))
-            print(f"d {out._name} in the direction {_direction(forward)} = {jvp}", file=report)
+            print(f"d {out.label} in the direction {_direction(forward)} = {jvp}", file=report)
             print(f"wrote {len(forward) + 1} frames and {index}", file=report)
         if args.output is None:
             sys.stdout.write(source)
@@ -371,7 +371,7 @@ def _forward_trace(args: argparse.Namespace, inputs: dict[str, Tensor]) -> Any:
 
     def f(*xs: Tensor) -> Tensor:
         out = evaluate(formula, dict(zip(names, xs, strict=True)))[0]
-        return out if out._name is not None else out.name("out")
+        return out if out.label is not None else out.name("out")
 
     primals = [inputs[name].detach().name(name) for name in names]
     return trace_forward(f, primals, [direction.get(name, 0.0) for name in names])
@@ -380,6 +380,6 @@ def _forward_trace(args: argparse.Namespace, inputs: dict[str, Tensor]) -> Any:
 def _direction(trace: Any) -> str:
     return (
         "("
-        + ", ".join(f"{x._name}={t.item():g}" for x, t in zip(trace.inputs, trace.seeds, strict=True))
+        + ", ".join(f"{x.label}={t.item():g}" for x, t in zip(trace.inputs, trace.seeds, strict=True))
         + ")"
     )

@@ -30,7 +30,7 @@ def tensor(
     if name is not None:
         if not isinstance(name, str):
             raise TypeError(f"tensor: name must be a str, got {type(name).__name__}")
-        t._name = name
+        t.label = name
     return t
 
 

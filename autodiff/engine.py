@@ -25,10 +25,10 @@ from autodiff.tensor import Tensor, plugins
 
 
 def _grad_parents(v: Tensor) -> tuple:
-    parents = v._parents
+    parents = v.parents
     if parents is None:
         raise RuntimeError(
-            f"backward through '{v._op.name}' (shape {v.shape}) a second time: its saved values were "
+            f"backward through '{v.op.name}' (shape {v.shape}) a second time: its saved values were "
             "freed by the first backward pass. Pass retain_graph=True to the first backward (or "
             "compute the forward pass again)."
         )
@@ -62,7 +62,7 @@ def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Te
     while walk:
         v, done = walk.pop()
         if done:
-            parents = [p for p in v._parents if isinstance(p, Tensor) and useful.get(p, False)]
+            parents = [p for p in v.parents if isinstance(p, Tensor) and useful.get(p, False)]
             useful[v] = v in targets or bool(parents)
             if useful[v]:
                 for p in parents:
@@ -88,10 +88,10 @@ def unbroadcast(ns: Any, c: Any, nb: int, shape: tuple) -> Any:
 def _check_versions(v: Tensor, parents: tuple) -> None:
     """Raise if an argument of v was written in place after v was recorded."""
     for k, p in enumerate(parents):
-        if isinstance(p, Tensor) and p._version > v._recorded_at:
+        if isinstance(p, Tensor) and p.version > v.recorded_at:
             raise RuntimeError(
-                f"backward through '{v._op.name}': its argument {k} (shape {p.shape}) was modified by an "
-                f"in-place operation after '{v._op.name}' used it, so its gradient would be wrong. Use an "
+                f"backward through '{v.op.name}': its argument {k} (shape {p.shape}) was modified by an "
+                f"in-place operation after '{v.op.name}' used it, so its gradient would be wrong. Use an "
                 "out-of-place operation, or copy the tensor before modifying it."
             )
 
@@ -99,10 +99,10 @@ def _check_versions(v: Tensor, parents: tuple) -> None:
 def _check_finite(v: Tensor, c: Any, parent_index: int) -> None:
     xp = backend.array_module(c.data if isinstance(c, Tensor) else c)
     if not xp.isfinite(c.data if isinstance(c, Tensor) else c).all().item():
-        frames = list(reversed((v._trace or [])[-3:]))
+        frames = list(reversed((v.created_at or [])[-3:]))
         where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in frames)
         raise FloatingPointError(
-            f"detect_anomaly: backward of '{v._op.name}' (output shape {v.shape}) produced NaN or inf in "
+            f"detect_anomaly: backward of '{v.op.name}' (output shape {v.shape}) produced NaN or inf in "
             f"the gradient of its argument {parent_index}. The op was created at (innermost first):"
             f"{where or ' (unknown)'}"
         )
@@ -144,21 +144,21 @@ def backprop(
                 observer(v, z)
             if target_set is not None and v in target_set:
                 results[v] = z
-            op = v._op
-            if accumulate and (op is None or v._retains_grad):
+            op = v.op
+            if accumulate and (op is None or v.retains_grad):
                 _accumulate(v, z, stored)
             if op is None:
                 continue
-            parents = v._parents
-            if shared.inplace_writes != v._recorded_at:  # some tensor was written since v was made
+            parents = v.parents
+            if shared.inplace_writes != v.recorded_at:  # some tensor was written since v was made
                 _check_versions(v, parents)
             if ns is None:
                 ns = tensor_namespace() if tensor_mode else raw_namespace(backend.array_module(v.data))
             if tensor_mode:
                 args, out = parents, v
             else:
-                args, out = v._args, v.data
-            rules, params, broadcasts = op.vjp, v._params, op.broadcasts
+                args, out = v.saved, v.data
+            rules, params, broadcasts = op.vjp, v.params, op.broadcasts
             nb = z.ndim - v.data.ndim  # leading batch axes of the cotangents
             for i, p in enumerate(parents):
                 if not isinstance(p, Tensor) or p not in children:
@@ -176,7 +176,7 @@ def backprop(
                 if children[p] == 0:
                     ready.append(p)
             if not retain_graph:
-                v._parents = v._args = None  # forget the arguments: what only v saved is freed
+                v.parents = v.saved = None  # forget the arguments: what only v saved is freed
     return results
 
 

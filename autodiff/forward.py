@@ -61,7 +61,7 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
         (x, levels), (tangent, _) = unwrap(per_example(x)), unwrap(per_example(tangent))
         return wrap(attach(x, number, tangent), levels)
     dual = alias(x)
-    dual._tangents = {**(dual._tangents or {}), number: tangent}
+    dual.tangents = {**(dual.tangents or {}), number: tangent}
     return dual
 
 
@@ -72,7 +72,7 @@ def tangent_of(y: Tensor, number: int) -> Tensor:
 
         physical, levels = unwrap(y)
         return wrap(tangent_of(physical, number), levels)
-    found = (y._tangents or {}).get(number)
+    found = (y.tangents or {}).get(number)
     if found is None:
         xp = backend.array_module(y.data)
         found = Tensor(xp.zeros(flags.tangent_batches[number] + tuple(y.data.shape), dtype=y.dtype))
@@ -112,13 +112,13 @@ def propagate(prim: Primitive, out: Tensor, args: tuple, params: dict) -> None:
         {
             n
             for a in args
-            if isinstance(a, Tensor) and a._tangents
-            for n in a._tangents
+            if isinstance(a, Tensor) and a.tangents
+            for n in a.tangents
             if n in flags.tangent_batches and n < ceiling
         }
     )
     for number in present:
-        tangents = [a._tangents.get(number) if isinstance(a, Tensor) and a._tangents else None for a in args]
+        tangents = [a.tangents.get(number) if isinstance(a, Tensor) and a.tangents else None for a in args]
         nested = any(n < number for n in flags.tangent_batches)
         recorded = flags.grad_enabled and any(
             isinstance(a, Tensor) and a.requires_grad
@@ -142,7 +142,7 @@ def propagate(prim: Primitive, out: Tensor, args: tuple, params: dict) -> None:
                 result = Tensor(backend.normalize(raw, type(out.data)))
         finally:
             flags.ceiling = ceiling
-        out._tangents = {**(out._tangents or {}), number: result}
+        out.tangents = {**(out.tangents or {}), number: result}
 
 
 interpreters.tangents = propagate

@@ -188,17 +188,17 @@ class Primitive:
         t.data = out
         if requires_grad and flags.grad_enabled and self.differentiable:
             t.requires_grad = True
-            t._op = self
-            t._parents = args
+            t.op = self
+            t.parents = args
             if params:
-                t._params = params
-            t._args = datas  # the arrays as this operation saw them: what the VJP rules use
+                t.params = params
+            t.saved = datas  # the arrays as this operation saw them: what the VJP rules use
             if shared.inplace_writes:
-                t._recorded_at = shared.inplace_writes
+                t.recorded_at = shared.inplace_writes
             if flags.anomaly:
-                t._trace = _user_frames()
+                t.created_at = _user_frames()
             if flags.scope is not None:
-                t._scope = flags.scope
+                t.scope = flags.scope
         if flags.forward_levels:
             interpreters.tangents(self, t, args, params)
         return t

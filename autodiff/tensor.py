@@ -27,12 +27,21 @@ class Tensor:
     """An n-dimensional array that records how it was computed.
 
     ``data`` is the raw backend array (NumPy, CuPy or strict).  When ``requires_grad`` is set,
-    the tensor is also a vertex of the graph: ``_op`` is the primitive that produced it and
-    ``_parents`` its arguments.  ``grad`` is a Tensor, so a gradient computed with
-    ``create_graph=True`` can be differentiated again.
+    the tensor is also a vertex v of the graph, and these attributes are its public interface
+    (what the engine, forward mode, vmap and the drawings read):
 
-    Writing ``t.data`` directly bypasses autodiff (as in PyTorch); the in-place methods
-    (``add_``, ``mul_``, ``t[i] = v`` ...) bump a version counter instead, so that a backward
+    - ``op``: the primitive f^(v) that produced it (None for a leaf), ``params`` its static
+      parameters, ``parents``: its arguments Parents(v) (Tensors and Python numbers; None once a
+      backward pass freed them), ``saved``: their raw arrays as the primitive saw them;
+    - ``version``: the in-place write counter at this tensor's last in-place write, and
+      ``recorded_at``: the counter when the vertex was recorded (the engine compares them);
+    - ``tangents``: forward mode's tangents, by level; ``retains_grad``: keep its adjoint in
+      ``.grad``; ``label``: the name given with ``.name()``; ``scope``: the nn modules being called
+      when it was made; ``created_at``: where the user's code made it (under ``detect_anomaly``).
+
+    ``grad`` is a Tensor, so a gradient computed with ``create_graph=True`` can be differentiated
+    again.  Writing ``t.data`` directly bypasses autodiff (as in PyTorch); the in-place methods
+    (``add_``, ``mul_``, ``t[i] = v`` ...) bump the version counter instead, so that a backward
     pass through a value modified after it was used raises an error naming the operation.
     """
 
@@ -42,17 +51,17 @@ class Tensor:
     # Defaults live on the class: making a tensor writes only what differs (the hot path).
     requires_grad = False
     grad: Tensor | None = None
-    _op = None
-    _parents: tuple | None = ()
-    _params: dict = {}
-    _version = 0  # the in-place write counter's value at this tensor's last in-place write
-    _recorded_at = 0  # the counter's value when this vertex was recorded
-    _args: list | None = None  # the raw arrays of the arguments, as the operation saw them
-    _retains_grad = False
-    _tangents: dict | None = None
-    _name: str | None = None
-    _trace = None
-    _scope: tuple[str, ...] | None = None
+    op = None
+    parents: tuple | None = ()
+    params: dict = {}
+    saved: list | None = None
+    version = 0
+    recorded_at = 0
+    tangents: dict | None = None
+    retains_grad = False
+    label: str | None = None
+    scope: tuple[str, ...] | None = None
+    created_at = None
 
     def __init__(self, data: Any, requires_grad: bool = False):
         if not backend.is_array(data):
@@ -70,9 +79,8 @@ class Tensor:
     size = property(lambda self: self.data.size)
     dtype = property(lambda self: self.data.dtype)
     device = property(lambda self: backend.device_of(self.data), doc="'cpu', 'cuda' or 'strict'.")
-    is_leaf = property(lambda self: self._op is None, doc="Made by the user, not by an operation.")
-    op_name = property(lambda self: None if self._op is None else self._op.name)
-    scope = property(lambda self: self._scope, doc="The name scopes it was made in (see ad.name_scope).")
+    is_leaf = property(lambda self: self.op is None, doc="Made by the user, not by an operation.")
+    op_name = property(lambda self: None if self.op is None else self.op.name)
     T = property(lambda self: plugins.ops.transpose(self), doc="The axes reversed, as NumPy's ``.T``.")
     mT = property(lambda self: plugins.ops.swapaxes(self, -1, -2), doc="The last two axes swapped.")
 
@@ -86,12 +94,12 @@ class Tensor:
         extras = [f"dtype={self.dtype}"] if self.dtype != backend.get_default_dtype() else []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self._op is not None:
-            extras.append(f"op={self._op.name}")
+        if self.op is not None:
+            extras.append(f"op={self.op.name}")
         elif self.requires_grad:
             extras.append("requires_grad=True")
-        if self._name:
-            extras.append(f"name='{self._name}'")
+        if self.label:
+            extras.append(f"name='{self.label}'")
         return "tensor(" + ", ".join([body, *extras]) + ")"
 
     # ------------------------------------------------------------------ leaving autodiff
@@ -143,7 +151,7 @@ class Tensor:
                 f"requires_grad: a tensor of dtype {self.dtype} cannot require gradients; "
                 "only floating tensors can (make it with dtype=float64 or .astype('float64'))"
             )
-        if not requires_grad and self._op is not None:
+        if not requires_grad and self.op is not None:
             raise RuntimeError("requires_grad_(False) on a non-leaf; use .detach() instead")
         self.requires_grad = requires_grad
         return self
@@ -152,7 +160,7 @@ class Tensor:
         """Keep the adjoint of this intermediate in ``.grad`` after backward."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
-        self._retains_grad = True
+        self.retains_grad = True
         return self
 
     def backward(
@@ -170,7 +178,7 @@ class Tensor:
 
     def name(self, name: str) -> Tensor:
         """Give the tensor a name shown in repr and in drawings; returns the tensor."""
-        self._name = name
+        self.label = name
         return self
 
     # ------------------------------------------------------------------ in-place operations
@@ -182,7 +190,7 @@ class Tensor:
         that new vertex.  Vertices recorded before the write then refuse to backpropagate
         through it (the version check).  A leaf that requires grad refuses in-place writes."""
         if flags.grad_enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
-            if self.requires_grad and self._op is None:
+            if self.requires_grad and self.op is None:
                 raise RuntimeError(
                     f"{what}: in-place operation on a leaf that requires grad (shape {self.shape}); use the "
                     "out-of-place operation, or wrap parameter updates in `with ad.no_grad():`"
@@ -193,20 +201,20 @@ class Tensor:
             if isinstance(other, Tensor) and other.requires_grad:
                 _redirect(other, self, old)
             new = recorded(old)
-            self._mark_written()
+            self.mark_written()
             self.data[...] = new.data
             vertex = {k: v for k, v in new.__dict__.items() if k not in ("data", "grad", "_name")}
             self.__dict__.update(vertex, _recorded_at=shared.inplace_writes)
             return self
         self.data[index] = raw()
-        self._mark_written()
+        self.mark_written()
         return self
 
-    def _mark_written(self) -> None:
+    def mark_written(self) -> None:
         """Record an in-place write: a backward pass through a vertex recorded before it, that
         used this tensor, then raises instead of using the new values."""
         shared.inplace_writes += 1
-        self._version = shared.inplace_writes
+        self.version = shared.inplace_writes
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._write(
@@ -330,14 +338,14 @@ def _redirect(root: Tensor, written: Tensor, old: Tensor) -> None:
     seen, stack = set(), [root]
     while stack:
         v = stack.pop()
-        if id(v) in seen or not v._parents:
+        if id(v) in seen or not v.parents:
             continue
         seen.add(id(v))
-        if any(p is written for p in v._parents):
-            v._parents = tuple(old if p is written else p for p in v._parents)
-            if v._args is not None:
-                v._args = [old.data if p is old else a for p, a in zip(v._parents, v._args, strict=True)]
-        stack.extend(p for p in v._parents if isinstance(p, Tensor) and p.requires_grad and p is not old)
+        if any(p is written for p in v.parents):
+            v.parents = tuple(old if p is written else p for p in v.parents)
+            if v.saved is not None:
+                v.saved = [old.data if p is old else a for p, a in zip(v.parents, v.saved, strict=True)]
+        stack.extend(p for p in v.parents if isinstance(p, Tensor) and p.requires_grad and p is not old)
 
 
 def _raw(value: Any) -> Any:

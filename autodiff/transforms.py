@@ -41,7 +41,7 @@ def _watch(x: Any) -> Tensor:
         from autodiff.vmap import per_example
 
         watched = alias(per_example(x))
-    elif (x.requires_grad and flags.grad_enabled) or x._tangents:
+    elif (x.requires_grad and flags.grad_enabled) or x.tangents:
         watched = alias(x)
     else:
         watched = Tensor(x.data)

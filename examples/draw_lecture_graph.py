@@ -39,7 +39,7 @@ def main() -> None:
         "program": PROGRAM,
         "at": {"x": 1.5, "y": 0.5},
         "backward_order": [
-            {"vertex": s.vertex._name, "value": s.vertex.item(), "adjoint": s.adjoint.item()} for s in trace
+            {"vertex": s.vertex.label, "value": s.vertex.item(), "adjoint": s.adjoint.item()} for s in trace
         ],
     }
     (DOCS / "lecture_graph.json").write_text(json.dumps(numbers, indent=1) + "\n")

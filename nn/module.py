@@ -46,7 +46,7 @@ class Parameter(Tensor):
 def mark_written(t: Tensor) -> None:
     """Record that ``t.data`` was modified in place (optimizer steps, loading): a backward pass
     through a graph that saved the old values then raises instead of using the new ones."""
-    t._mark_written()
+    t.mark_written()
 
 
 class Module:

@@ -30,9 +30,9 @@ def build(text, **values):
 def test_expressions_build_graphs_with_the_engine(device):
     out, inputs = build(LECTURE)
     z5 = math.exp(0.75) + 4.5
-    assert out._name == "out" and out.item() == pytest.approx(math.sin(z5), rel=1e-15)
+    assert out.label == "out" and out.item() == pytest.approx(math.sin(z5), rel=1e-15)
     assert list(inputs) == ["x", "y"] and inputs["x"].requires_grad and out.device == device
-    assert out._parents[0]._name == "z5" and out._parents[0]._op.name == "add"
+    assert out.parents[0].label == "z5" and out.parents[0].op.name == "add"
     one_line, _ = build("sin(exp(x*y) + 2*x**2)")
     assert one_line.item() == out.item()
     for text, expected in [

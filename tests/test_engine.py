@@ -95,7 +95,7 @@ def test_intermediates_freed_after_backward():
 def test_create_graph_released_when_dropped():
     x = ad.tensor(np.ones(10), requires_grad=True)
     g = ad.grad(lambda x: (ad.sin(x) ** 2).sum())(x * 1.0)
-    ref = weakref.ref(g._parents[0])
+    ref = weakref.ref(g.parents[0])
     del g
     gc.collect()
     assert ref() is None

@@ -121,3 +121,21 @@ def test_packages_import_downward_only():
 @pytest.mark.cpu_only
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+@pytest.mark.cpu_only
+def test_no_module_outside_tensor_py_touches_tensors_private_fields():
+    import re
+
+    from autodiff.tensor import Tensor
+
+    private = sorted(n for n in dir(Tensor) if n.startswith("_") and not n.startswith("__"))
+    pattern = re.compile(r"\.(" + "|".join(map(re.escape, private)) + r")\b")
+    users = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in modules().values()
+        if path.name != "tensor.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not users, users

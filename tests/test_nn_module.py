@@ -132,13 +132,13 @@ def test_call_enters_name_scopes():
         if id(v) in seen or not isinstance(v, ad.Tensor):
             continue
         seen.add(id(v))
-        if v._scope is not None:
-            scopes.add(v._scope)
-        stack.extend(p for p in (v._parents or ()) if isinstance(p, ad.Tensor))
+        if v.scope is not None:
+            scopes.add(v.scope)
+        stack.extend(p for p in (v.parents or ()) if isinstance(p, ad.Tensor))
     assert ("Net", "block", "fc") in scopes
     assert ("Net", "head", "1") in scopes
     assert ("Net", "block") in scopes  # the multiplication by scale
-    assert ("Linear",) in {t._scope for t in [nn.Linear(3, 1)(x)]}
+    assert ("Linear",) in {t.scope for t in [nn.Linear(3, 1)(x)]}
 
 
 def test_functional_call_substitutes_and_restores():

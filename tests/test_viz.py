@@ -112,7 +112,7 @@ def test_same_program_same_bytes(device):
     assert first.startswith("digraph autodiff {\n\tgraph [rankdir=LR") and first.endswith("}\n")
     x, _, out = lecture()
     assert "rankdir=TB" in ad.to_dot(out, rankdir="TB")
-    both = ad.to_dot([out._parents[0], out])  # several outputs: each drawn with a double border
+    both = ad.to_dot([out.parents[0], out])  # several outputs: each drawn with a double border
     assert both.count("peripheries=2") == 2 and ad.to_dot([out]) == ad.to_dot(out)
     with pytest.raises(TypeError, match="Tensor or a sequence of Tensors"):
         ad.to_dot([out, 1.0])
@@ -316,7 +316,7 @@ def test_svg_is_produced_and_parses_as_xml(device):
 
 def test_tensor_name_and_leaf_roles(device):
     x = ad.tensor(1.5, requires_grad=True, name="x")
-    assert x._name == "x" and "name='x'" in repr(x)
+    assert x.label == "x" and "name='x'" in repr(x)
     with pytest.raises(TypeError, match="name must be a str"):
         ad.tensor(1.0, name=3)
     w = ad.tensor([1.0, 2.0], requires_grad=True, name="w")

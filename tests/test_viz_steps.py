@@ -36,17 +36,17 @@ def test_trace_matches_the_lecture_adjoints(device):
     x, y, out = lecture()
     trace = ad.trace_backward(out)
     hand = by_hand()
-    assert [v._name for v in trace.order][0] == "out"
-    assert sorted(v._name for v in trace.order) == sorted(hand)
+    assert [v.label for v in trace.order][0] == "out"
+    assert sorted(v.label for v in trace.order) == sorted(hand)
     for step in trace:
-        assert step.adjoint.item() == pytest.approx(hand[step.vertex._name], rel=1e-14), step.vertex._name
+        assert step.adjoint.item() == pytest.approx(hand[step.vertex.label], rel=1e-14), step.vertex.label
         assert trace.adjoint(step.vertex) is step.adjoint and trace.steps[step.index] is step
     # A vertex is processed only after all its children: a reverse topological order.
     position = {v: k for k, v in enumerate(trace.order)}
     for w in trace.order:
-        for p in w._parents or ():
+        for p in w.parents or ():
             if isinstance(p, ad.Tensor):
-                assert position[w] < position[p], (w._name, p._name)
+                assert position[w] < position[p], (w.label, p.label)
     # It is backward(): the leaves' .grad are the adjoints, and the graph is still there.
     assert x.grad.item() == pytest.approx(hand["x"], rel=1e-14) and y.grad.item() == pytest.approx(hand["y"])
     out.backward()
@@ -63,8 +63,8 @@ def test_trace_options(device):
         out.backward()
     x, y, out = lecture()
     trace = ad.trace_backward(out, grad=ad.tensor(2.0), create_graph=True)
-    z5 = trace.adjoint(out._parents[0])
-    assert z5._op is not None and z5.item() == pytest.approx(2 * by_hand()["z5"], rel=1e-14)
+    z5 = trace.adjoint(out.parents[0])
+    assert z5.op is not None and z5.item() == pytest.approx(2 * by_hand()["z5"], rel=1e-14)
     with pytest.raises(RuntimeError, match="does not require grad"):
         ad.trace_backward(ad.tensor(1.0))
 
@@ -94,8 +94,8 @@ def test_frames_follow_the_formula_partial_sums_and_local_derivatives(device):
     for k, (caption, dot) in enumerate(shown[1:], start=1):
         step = trace.steps[k - 1]
         lit = re.findall(r"\t(t\d+) \[([^\n]*fillcolor=\"#ffd966\".*)\]", dot)
-        assert len(lit) == 1 and f"<b>{step.vertex._name}</b>" in lit[0][1]
-        assert f"z^({step.vertex._name}) = {step.adjoint.item():.4g}" in caption
+        assert len(lit) == 1 and f"<b>{step.vertex.label}</b>" in lit[0][1]
+        assert f"z^({step.vertex.label}) = {step.adjoint.item():.4g}" in caption
     assert "seed" in shown[1][0]
     assert sum("x is a root, so d out / d x = 6.669" in caption for caption, _ in shown) == 1
     # x has two children: power sends 5.669 first (a partial sum), then multiply sends 1.
@@ -130,12 +130,12 @@ def test_terms_sum_to_the_engines_adjoints_for_tensors(device):
     trace = ad.trace_backward(out)
     totals = {}
     for w in trace.order:
-        for i, p in enumerate(w._parents if w._op is not None else ()):
+        for i, p in enumerate(w.parents if w.op is not None else ()):
             if isinstance(p, ad.Tensor):
                 term = local.vjp_term(w, i, trace.adjoint(w).data)
                 totals[p] = term if p not in totals else totals[p] + term
     for v, z in totals.items():
-        assert ad.Tensor(z).numpy() == pytest.approx(trace.adjoint(v).numpy(), rel=1e-14, abs=1e-15), v._name
+        assert ad.Tensor(z).numpy() == pytest.approx(trace.adjoint(v).numpy(), rel=1e-14, abs=1e-15), v.label
     assert totals[b].shape == (4,)  # the broadcast of b summed back
     shown = frames(trace)
     text = "".join(dot for _, dot in shown)
@@ -163,13 +163,13 @@ def test_forward_frames_carry_the_tangents_of_a_known_jvp(device):
         assert trace.tangent(trace.output).item() == pytest.approx(jvp.item(), rel=1e-14)
     x, y = 1.5, 0.5
     trace = ad.trace_forward(lecture_function, (x, y), (1.0, 0.0))
-    assert [v._name for v in trace.inputs] == ["x", "y"]  # named after f's parameters
-    by_name = {v._name: t.item() for v, t in trace.tangents.items()}
+    assert [v.label for v in trace.inputs] == ["x", "y"]  # named after f's parameters
+    by_name = {v.label: t.item() for v, t in trace.tangents.items()}
     zdot = {"x": 1, "y": 0, "z1": y, "z2": 2 * x, "z3": math.exp(x * y) * y, "z4": 4 * x}
     zdot["z5"] = zdot["z3"] + zdot["z4"]
     zdot["out"] = math.cos(math.exp(x * y) + 2 * x**2) * zdot["z5"]
     assert by_name == pytest.approx(zdot, rel=1e-14)
-    assert [s.vertex._name for s in trace] == ["z1", "z3", "z2", "z4", "z5", "out"]  # the forward order
+    assert [s.vertex.label for s in trace] == ["z1", "z3", "z2", "z4", "z5", "out"]  # the forward order
     shown = trace.frames()
     assert len(shown) == len(trace) + 1 and "zdot^(x) = 1, zdot^(y) = 0" in shown[0][0]
     assert "tangent" not in frame_lines(shown[0][1], "out") and "tangent 6.669" in frame_lines(

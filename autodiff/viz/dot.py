@@ -111,8 +111,8 @@ def _backward_roots(
     if backward is True or backward == "only":
         titles = {}
         for v in forward.order:
-            if v._op is None and isinstance(v.grad, Tensor) and v.grad._op is not None:
-                titles.setdefault(v.grad, f"{named.get(v) or v._name or 'leaf'}.grad")
+            if v.op is None and isinstance(v.grad, Tensor) and v.grad.op is not None:
+                titles.setdefault(v.grad, f"{named.get(v) or v.label or 'leaf'}.grad")
         if not titles:
             raise ValueError(
                 "draw(backward=True): no leaf of this graph has a gradient with a recorded graph; "
@@ -123,7 +123,7 @@ def _backward_roots(
     roots = [backward] if isinstance(backward, Tensor) else list(backward)
     if not all(isinstance(g, Tensor) for g in roots):
         raise TypeError("draw(backward=...): expected True, 'only', or gradient Tensors")
-    return roots, False, {g: g._name or "gradient" for g in roots}
+    return roots, False, {g: g.label or "gradient" for g in roots}
 
 
 def _adjoints(grads: Any) -> Mapping[Tensor, Any] | None:
@@ -246,7 +246,7 @@ class _Writer:
         flow = {"color": ACTIVE, "penwidth": "2"} if lit else {}
         self.edge(f"op{i}", f"t{i}", **way, **flow)
         args = arguments(v)
-        numbered = len(args) > 1 and v._op.name not in COMMUTATIVE
+        numbered = len(args) > 1 and v.op.name not in COMMUTATIVE
         for a, p in enumerate(args):
             text = self.frame.edges.get((v, a)) if self.frame is not None else None
             position = [str(a)] if numbered else []
@@ -274,7 +274,7 @@ class _Writer:
         members = self.layout.members[u]
         path = self.layout.box_path[u]
         ident = self.node_id(u)
-        ops = Counter(self.graph.order[i]._op.name for i in members if self.graph.order[i]._op is not None)
+        ops = Counter(self.graph.order[i].op.name for i in members if self.graph.order[i].op is not None)
         label = f"<b>{labels.escape(_cluster_title(path))}</b><br/>{_counted(ops, 'operation')}"
         for i in members:  # what leaves the box: its shape, value and adjoint
             v = self.graph.order[i]
@@ -293,15 +293,15 @@ class _Writer:
         layout = self.layout
         count = sum(1 for u in set(layout.unit) if not layout.drawn(u))
         ops = Counter(
-            v._op.name
+            v.op.name
             for i, v in enumerate(self.graph.order)
-            if v._op is not None and not layout.drawn(layout.unit[i])
+            if v.op is not None and not layout.drawn(layout.unit[i])
         )
         label = f"<b>{count} more hidden</b><br/>{_counted(ops, 'operation')}"
         self.node((), "hidden", "hidden", label=label)
 
     def tensor_label(self, v: Tensor) -> tuple[str, bool]:
-        title = self.titles.get(v) or self.named.get(v) or v._name
+        title = self.titles.get(v) or self.named.get(v) or v.label
         k = self.roles[v]
         role = f"<i>{k}</i>" if k != "op" else ""
         if title:
@@ -323,7 +323,7 @@ class _Writer:
         for text, b in self.frame.lines.get(v, ()) if self.frame is not None else ():
             lines.append(_line(labels.escape(text), b))
             bad |= b
-        if v._op is not None and v._parents is None:
+        if v.op is not None and v.parents is None:
             lines.append("<i>inputs freed by backward()</i>")
         return "<br/>".join(lines), bad
 

@@ -273,7 +273,7 @@ def evaluate(formula: Formula, values: Mapping[str, float | Tensor]) -> tuple[Te
         result = _value(statement.value, env, lambda m, n: ExpressionError(m, text, positions.of(n)))
         if isinstance(statement, ast.Assign):
             name = statement.targets[0].id
-            if isinstance(result, Tensor) and result._op is not None and result._name is None:
+            if isinstance(result, Tensor) and result.op is not None and result.label is None:
                 result.name(name)
             env[name] = result
     if not isinstance(result, Tensor) or not result.requires_grad:

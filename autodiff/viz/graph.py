@@ -47,7 +47,7 @@ class Graph:
             for p in reversed(arguments(v)):
                 if isinstance(p, Tensor) and p not in expanded:
                     stack.append((p, False))
-            if v._op is not None and v._parents is None:
+            if v.op is not None and v.parents is None:
                 self.freed.append(v)
 
     def __len__(self) -> int:
@@ -84,9 +84,9 @@ class Graph:
 def arguments(v: Tensor) -> tuple:
     """``Parents(v)``: the arguments of v's operation (tensors and Python scalars); none for a
     root, and none once a backward pass has freed them."""
-    if v._op is None or v._parents is None:
+    if v.op is None or v.parents is None:
         return ()
-    return v._parents
+    return v.parents
 
 
 def kind(v: Tensor, names: Mapping[Tensor, str], inputs: Collection[Tensor], scope: tuple[str, ...]) -> str:
@@ -95,7 +95,7 @@ def kind(v: Tensor, names: Mapping[Tensor, str], inputs: Collection[Tensor], sco
     a model's data X), ``parameter`` (a leaf named by ``names``, an ``nn.Parameter``, or a
     leaf that requires grad used only inside a module call), ``input`` (another leaf that
     requires grad) or ``constant`` (no gradient)."""
-    if v._op is not None:
+    if v.op is not None:
         return "op"
     if v in inputs:
         return "input"
@@ -118,7 +118,7 @@ def parameter_names(names: Any, option: str = "names") -> dict[Tensor, str]:
         pairs = names.items()
     elif option == "inputs" and isinstance(names, Tensor | list | tuple):
         pairs = [
-            (t._name if isinstance(t, Tensor) else "", t)
+            (t.label if isinstance(t, Tensor) else "", t)
             for t in ([names] if isinstance(names, Tensor) else names)
         ]
     else:
@@ -145,18 +145,18 @@ def scopes(
     """
     scope: dict[Tensor, tuple[str, ...]] = {}
     for v in graph.order:
-        if v._op is not None:
-            own = tuple(v._scope or ())
+        if v.op is not None:
+            own = tuple(v.scope or ())
             scope[v] = (BACKWARD_SCOPE, *own) if v in backward_only else own
     shared: dict[Tensor, tuple[str, ...]] = {}
     for v in graph.order:
-        if v._op is None:
+        if v.op is None:
             continue
         for p in graph.tensor_parents(v):
-            if p._op is None and p.requires_grad and p not in inputs:
+            if p.op is None and p.requires_grad and p not in inputs:
                 shared[p] = scope[v] if p not in shared else common_prefix(shared[p], scope[v])
     for v in graph.order:
-        if v._op is None:
+        if v.op is None:
             scope[v] = shared.get(v, (BACKWARD_SCOPE,) if v in backward_only else ())
     return scope
 

@@ -79,8 +79,8 @@ def values(t: Tensor) -> tuple[str, bool]:
 
 def op_label(v: Tensor) -> str:
     """The operation's name in bold, then its static parameters (``axis=1``)."""
-    params = [f"{k}={_param(p)}" for k, p in v._params.items() if p is not None]
-    text = f"<b>{escape(v._op.name)}</b>"
+    params = [f"{k}={_param(p)}" for k, p in v.params.items() if p is not None]
+    text = f"<b>{escape(v.op.name)}</b>"
     if params:
         text += '<br/><font point-size="9">' + escape(", ".join(params)) + "</font>"
     return text

@@ -96,8 +96,8 @@ class Layout:
                 continue
             units = (self.unit[graph.index[p]] for p in graph.tensor_parents(v))
             below = max((level.get(q, 0) for q in units if q != u), default=0)
-            level[u] = max(level.get(u, 0), below + (2 if u == i and v._op is not None else 1))
-        ops = sum(1 for i, v in enumerate(graph.order) if self.unit[i] == i and v._op is not None)
+            level[u] = max(level.get(u, 0), below + (2 if u == i and v.op is not None else 1))
+        ops = sum(1 for i, v in enumerate(graph.order) if self.unit[i] == i and v.op is not None)
         return len(level) + ops, max(level.values(), default=0)
 
     def drawn(self, u: int) -> bool:

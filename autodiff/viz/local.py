@@ -71,13 +71,13 @@ MAPS: dict[str, tuple[str | None, ...]] = {
 
 def argument_names(w: Tensor, names: Callable[[Tensor], str]) -> list[str]:
     """The names of w's arguments: tensors by ``names``, Python numbers as they are."""
-    return [names(a) if isinstance(a, Tensor) else labels.number(a) for a in w._parents]
+    return [names(a) if isinstance(a, Tensor) else labels.number(a) for a in w.parents]
 
 
 def formula(w: Tensor, i: int, names: Callable[[Tensor], str]) -> str:
     """``d f^(w) / d x^(i)`` as short text: ``cos(z5)`` for scalars, ``diag(1 - tanh²(h))``
     for an elementwise map of tensors, ``z ↦ z·Wᵀ`` for a linear map (its VJP)."""
-    op, args = w._op.name, w._parents
+    op, args = w.op.name, w.parents
     arg_names = argument_names(w, names)
     template = ELEMENTWISE[op][i] if op in ELEMENTWISE else None
     if op == "power" and i == 0 and not isinstance(args[1], Tensor):
@@ -102,9 +102,9 @@ def vjp_term(w: Tensor, i: int, z: Any) -> Any:
     array of the argument's shape, by the primitive's VJP rule (as ``engine.backprop`` runs it)."""
     data = z.data if isinstance(z, Tensor) else z
     ns = raw_namespace(backend.array_module(w.data))
-    p = w._parents[i]
-    c = w._op.vjp[i](ns, data, w.data, *w._args, **w._params)
-    if w._op.broadcasts and tuple(c.shape) != tuple(p.data.shape):
+    p = w.parents[i]
+    c = w.op.vjp[i](ns, data, w.data, *w.saved, **w.params)
+    if w.op.broadcasts and tuple(c.shape) != tuple(p.data.shape):
         c = engine.unbroadcast(ns, c, 0, tuple(p.data.shape))
     return c.astype(p.dtype) if c.dtype != p.dtype else c
 
@@ -114,13 +114,13 @@ def jvp_term(w: Tensor, i: int, t: Any) -> Any:
     of w's shape, by the primitive's JVP rule (as ``autodiff.forward`` runs it)."""
     data = t.data if isinstance(t, Tensor) else t
     ns = raw_namespace(backend.array_module(w.data))
-    tangents = [data if k == i else None for k in range(len(w._parents))]
-    return forward._output_tangent(w._op, ns, tangents, w.data, w._args, w._params, ())
+    tangents = [data if k == i else None for k in range(len(w.parents))]
+    return forward._output_tangent(w.op, ns, tangents, w.data, w.saved, w.params, ())
 
 
 def number(w: Tensor, i: int) -> float | None:
     """The local derivative ``d f^(w) / d x^(i)`` as a number when both are scalars, else None."""
-    p = w._parents[i]
+    p = w.parents[i]
     if w.size != 1 or p.size != 1 or not backend.is_floating(w.dtype):
         return None
     one = backend.array_module(w.data).ones_like(w.data)
@@ -129,5 +129,5 @@ def number(w: Tensor, i: int) -> float | None:
 
 def differentiable(w: Tensor, i: int) -> bool:
     """Whether the edge from argument i to w carries a derivative (a tensor with a rule)."""
-    p = w._parents[i]
-    return isinstance(p, Tensor) and p.requires_grad and w._op.vjp[i] is not None
+    p = w.parents[i]
+    return isinstance(p, Tensor) and p.requires_grad and w.op.vjp[i] is not None

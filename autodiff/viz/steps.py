@@ -132,16 +132,16 @@ class Names:
 
     def __init__(self, output: Tensor, names: Any = None):
         self.named = dict(parameter_names(names))
-        unnamed = [v for v in Graph([output]).order if v not in self.named and not v._name]
-        kinds = Counter(v._op.name if v._op is not None else "leaf" for v in unnamed)
+        unnamed = [v for v in Graph([output]).order if v not in self.named and not v.label]
+        kinds = Counter(v.op.name if v.op is not None else "leaf" for v in unnamed)
         seen: Counter = Counter()
         for v in unnamed:
-            what = v._op.name if v._op is not None else "leaf"
+            what = v.op.name if v.op is not None else "leaf"
             seen[what] += 1
             self.named[v] = what if kinds[what] == 1 else f"{what}_{seen[what]}"
 
     def __call__(self, v: Tensor) -> str:
-        return self.named.get(v) or v._name
+        return self.named.get(v) or v.label
 
 
 def edge_text(w: Tensor, i: int, name: Names, term: Any, factor: Any) -> tuple[str, str]:
@@ -149,10 +149,10 @@ def edge_text(w: Tensor, i: int, name: Names, term: Any, factor: Any) -> tuple[s
     derivative, then the term it makes from ``factor`` (an adjoint or a tangent)."""
     derivative = local.formula(w, i, name)
     value = local.number(w, i)
-    partial = f"∂{name(w)}/∂{name(w._parents[i])}"
+    partial = f"∂{name(w)}/∂{name(w.parents[i])}"
     factor_text, term_text = text(factor, w)[0], text(term, w)[0]
     if value is None:
-        shaped = f"{derivative} [{labels.shape_text(w.shape)} ← {labels.shape_text(w._parents[i].shape)}]"
+        shaped = f"{derivative} [{labels.shape_text(w.shape)} ← {labels.shape_text(w.parents[i].shape)}]"
         label = f"{labels.escape(partial + ':')}<br/>{labels.escape(shaped)}"
         return label, f"{partial} = {shaped} applied to {factor_text} gives {term_text}"
     worked = f"{labels.number(value)} × {factor_text} = {term_text}"
@@ -171,7 +171,7 @@ def frames(trace: BackwardTrace, **options: Any) -> list[tuple[str, str]]:
     output, n = trace.output, len(trace.steps)
     name = Names(output, options.get("names"))
     for s in trace.steps:
-        if s.vertex._op is not None and s.vertex._parents is None:
+        if s.vertex.op is not None and s.vertex.parents is None:
             raise ValueError(
                 "frames: the backward pass freed the graph (retain_graph=False); trace it with "
                 "ad.trace_backward(out) (which retains it) to draw its steps"
@@ -190,7 +190,7 @@ def frames(trace: BackwardTrace, **options: Any) -> list[tuple[str, str]]:
         lines[w] = [("adjoint " + value, bad)]
         edges: dict[tuple[Tensor, int], str] = {}
         sentences = []
-        for i, p in enumerate(w._parents if w._op is not None else ()):
+        for i, p in enumerate(w.parents if w.op is not None else ()):
             if not local.differentiable(w, i) or p not in children:
                 continue
             term = local.vjp_term(w, i, z)
@@ -209,10 +209,10 @@ def frames(trace: BackwardTrace, **options: Any) -> list[tuple[str, str]]:
         )
         if s.index == 0:
             caption = f"Step 1/{n}: z^({name(w)}) = {value}, the seed of the backward pass at the output. "
-        if w._op is None:
+        if w.op is None:
             caption += f"{name(w)} is a root, so d {name(output)} / d {name(w)} = {value}."
         else:
-            call = f"{w._op.name}({', '.join(local.argument_names(w, name))})"
+            call = f"{w.op.name}({', '.join(local.argument_names(w, name))})"
             caption += (
                 f"{name(w)} = {call} sends (∂f/∂x)ᵀ z^({name(w)}) to its arguments: "
                 + "; ".join(sentences)

@@ -94,10 +94,10 @@ class ForwardTrace:
             lines[w] = _dual(w, s.tangent, values)
             edges, sentences = {}, []
             for i, term in s.terms.items():
-                label, sentence = edge_text(w, i, name, term, tangents[w._parents[i]])
+                label, sentence = edge_text(w, i, name, term, tangents[w.parents[i]])
                 edges[(w, i)] = label
-                sentences.append(f"from {name(w._parents[i])}: {sentence}")
-            call = f"{w._op.name}({', '.join(local.argument_names(w, name))})"
+                sentences.append(f"from {name(w.parents[i])}: {sentence}")
+            call = f"{w.op.name}({', '.join(local.argument_names(w, name))})"
             caption = (
                 f"Step {s.index + 1}/{n}: {name(w)} = {call} and its tangent zdot^({name(w)}) = "
                 f"{text(s.tangent, w)[0]}, the sum over its arguments of (∂f/∂x) zdot: "
@@ -146,7 +146,7 @@ def trace_forward(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Se
     inputs, seeds = [], []
     for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):
         x = tensor(p, requires_grad=True)
-        x._name = (p._name if isinstance(p, Tensor) else None) or (
+        x.label = (p.label if isinstance(p, Tensor) else None) or (
             parameters[k] if k < len(parameters) else None
         )
         t = tensor(t, dtype=x.dtype, device=x.device)
@@ -161,12 +161,12 @@ def trace_forward(f: Callable[..., Tensor], primals: Sequence[Any], tangents: Se
     trace = ForwardTrace(output, inputs, seeds)
     known: dict[Tensor, Any] = {x: t.data for x, t in zip(inputs, seeds, strict=True)}
     for w in Graph([output]).order:
-        if w._op is None:
+        if w.op is None:
             continue
         terms = {
             i: local.jvp_term(w, i, known[p])
-            for i, p in enumerate(w._parents)
-            if isinstance(p, Tensor) and p in known and w._op.vjp[i] is not None  # a derivative in x_i
+            for i, p in enumerate(w.parents)
+            if isinstance(p, Tensor) and p in known and w.op.vjp[i] is not None  # a derivative in x_i
         }
         if not terms:
             continue
