@@ -7,14 +7,16 @@
     autodiff graph "sin(exp(x*y) + 2*x**2)" --at x=1.5,y=0.5 --forward fwd/ --tangent x=1,y=0
     autodiff graph --model examples/models.py:model --input-shape 5,4 --loss mse --target 0 --steps steps/
 
-Sub-commands of other packages register themselves through :data:`PLUGINS`: ``train`` from
-``nn.cli``, and the place for ``landscape`` from ``landscape.cli``.
+Sub-commands are discovered through the entry-point group ``autodiff.commands`` (declared in
+pyproject.toml): ``graph`` from here, ``train`` and ``landscape`` from the packages above this
+one, which autodiff never names; ``autodiff --help`` lists what is installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -30,12 +32,9 @@ from autodiff.viz.dot import MAX_NODES, RANKDIRS
 from autodiff.viz.expression import ExpressionError, evaluate, parse
 from autodiff.viz.rendering import TEXT_FORMATS
 
-# (module, function): each function is called with the sub-parsers object when its module can
-# be imported, adds its sub-command, and sets ``func`` (args -> exit status) as its default.
-PLUGINS = (
-    ("nn.cli", "add_train_parser"),  # autodiff train ...
-    ("landscape.cli", "add_landscape_parser"),  # autodiff landscape surface / connect ...
-)
+# Each entry point of this group is a function called with the sub-parsers object: it adds its
+# sub-command and sets ``func`` (args -> exit status) as the command's default.
+COMMANDS_GROUP = "autodiff.commands"
 
 
 PICTURE_FORMATS = ("svg", "png", "pdf")
@@ -81,19 +80,19 @@ def writable(path: Path, what: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="autodiff", description="Reverse-mode automatic differentiation, made visible.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_graph_parser(commands)
-    for module, function in PLUGINS:
+    for entry in sorted(importlib.metadata.entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
         try:
-            plugin = importlib.import_module(module)
+            add_parser = entry.load()
         except ModuleNotFoundError as error:
-            if error.name is not None and module.startswith(error.name):
+            if error.name is not None and entry.module.startswith(error.name):
                 continue  # that package (or its cli module) is not there: no such sub-command
             raise
-        getattr(plugin, function)(commands)
+        add_parser(commands)
     return parser
 
 
-def _add_graph_parser(commands: Any) -> None:
+def add_graph_parser(commands: Any) -> None:
+    """Register ``graph`` (the entry point of this package in ``autodiff.commands``)."""
     graph = commands.add_parser(
         "graph",
         help="draw the computation graph of an expression or a model",
@@ -300,7 +299,7 @@ def _model_graph(spec: str, input_shape: str | None) -> tuple[Tensor, dict[str, 
 
 
 def _load_module(location: str) -> Any:
-    """A Python file by path (``models.py``) or an importable module (``nn.models``)."""
+    """A Python file by path (``models.py``) or an importable module (``mypackage.models``)."""
     if location.endswith(".py") or "/" in location:
         path = Path(location)
         if not path.is_file():
@@ -323,8 +322,9 @@ def _load_module(location: str) -> Any:
 
 
 def _model_loss(out: Tensor, loss: str, target: str | None) -> Tensor:
-    """The model's output reduced to a scalar: ``sum`` of the outputs (the default), or
-    ``nn.functional``'s ``mse`` / ``cross_entropy`` against ``--target``."""
+    """The model's output reduced to a scalar: ``sum`` of the outputs (the default), the mean
+    squared error ``mean((out - target)^2)``, or the cross-entropy ``mean(logsumexp(z) - z[y])``
+    against ``--target`` (written with the engine's ops: autodiff names no package above it)."""
     if loss == "sum":
         if target is not None:
             raise UsageError("--target goes with --loss mse or --loss cross_entropy")
@@ -335,13 +335,12 @@ def _model_loss(out: Tensor, loss: str, target: str | None) -> Tensor:
         numbers = [float(n) for n in target.split(",") if n.strip()]
     except ValueError:
         raise UsageError(f"--target: expected numbers separated by commas, got {target!r}") from None
-    functional = importlib.import_module("nn.functional")
     if loss == "mse":
         goal = ad.tensor(numbers, dtype=out.dtype).name("target")
         if goal.size not in (1, out.shape[-1] if out.ndim else 1, out.size):
             raise UsageError(f"--target: {goal.size} numbers for an output of shape {out.shape}")
         goal = ad.broadcast_to(goal.reshape(out.shape if goal.size == out.size else (-1,)), out.shape)
-        return functional.mse_loss(out, goal.detach().name("target")).name("mse")
+        return ad.mean((out - goal.detach().name("target")) ** 2).name("mse")
     classes = [int(n) for n in numbers]
     if (
         out.ndim != 2
@@ -352,8 +351,9 @@ def _model_loss(out: Tensor, loss: str, target: str | None) -> Tensor:
             f"--target: class indices in [0, {out.shape[-1]}) for each of the {out.shape[0]} rows of logits "
             f"of shape {out.shape}, got {target!r}"
         )
-    labels = ad.tensor(classes * (out.shape[0] if len(classes) == 1 else 1)).name("target")
-    return functional.cross_entropy(out, labels).name("cross_entropy")
+    labels = classes * (out.shape[0] if len(classes) == 1 else 1)
+    picked = out[ad.arange(out.shape[0]), ad.tensor(labels).name("target")]
+    return ad.mean(ad.logsumexp(out, axis=-1) - picked).name("cross_entropy")
 
 
 def _forward_trace(args: argparse.Namespace, inputs: dict[str, Tensor]) -> Any:

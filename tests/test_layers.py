@@ -139,3 +139,19 @@ def test_no_module_outside_tensor_py_touches_tensors_private_fields():
         if pattern.search(line)
     ]
     assert not users, users
+
+
+@pytest.mark.cpu_only
+def test_autodiff_names_no_package_above_it():
+    """Not even in strings (an import by name would be an arrow running up, hidden in data)."""
+    import re
+
+    pattern = re.compile(r"""(import|from) +(nn|landscape)\b|["'](nn|landscape)[.:"']""")
+    named = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for name, path in modules().items()
+        if name.split(".")[0] == "autodiff"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not named, named
