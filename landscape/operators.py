@@ -26,10 +26,9 @@ from typing import Any
 
 import autodiff as ad
 import nn
-from autodiff.engine import backprop
 from autodiff.tensor import Tensor
 from landscape._core import check_finite, jvp_many, like
-from landscape.curvature import ggn_vp
+from landscape.curvature import Linearisation, ggn_vp
 from landscape.params import ParamSpace
 
 KINDS = ("hessian", "ggn", "fisher")
@@ -89,22 +88,6 @@ def weighted_sum(
     if total is None:
         raise ValueError(f"{routine}: the data has no batch")
     return total / count
-
-
-class Linearisation:
-    """The gradient of ``f`` at ``theta`` recorded once with its graph: each call is a batch of
-    Hessian-vector products ``H V^T`` (V of shape (p,) or (k, p)) by one backward pass through
-    it (reverse over reverse), without running f again."""
-
-    def __init__(self, f: Callable[[Tensor], Tensor], theta: Tensor):
-        with ad.enable_grad():
-            self.x = Tensor(theta.data, requires_grad=True)
-            value = f(self.x)
-            (self.grad,) = ad.gradients(value, [self.x], create_graph=True)
-
-    def __call__(self, v: Tensor) -> Tensor:
-        z = backprop([self.grad], [v.data], targets=[self.x], retain_graph=True, accumulate=False)
-        return Tensor(z[self.x])
 
 
 class CurvatureOperator:
