@@ -94,38 +94,85 @@ def hessian_diag(
     )
 
 
-def individual_gradients(model: Any, loss_fn: LossFn, X: Any, Y: Any, params: Any = None) -> Tensor:
-    """Per-example gradients (N, p_selected): row n is example n's contribution g_n to the gradient
-    of ``loss_fn(model(X), Y)`` (one backward pass, one column: the loss's gradient)."""
-    space = ParamSpace(model)
-    names = select("individual_gradients", space, params)
-    steps, z = record("individual_gradients", model, X)
-    full = loss_factor("individual_gradients", loss_fn, z, Y)
+def _gradient_pass(
+    routine: str,
+    model: Any,
+    loss_fn: LossFn,
+    X: Any,
+    Y: Any,
+    params: Any,
+    per_layer: Callable[[Step, Tensor], dict[str, Tensor]],
+) -> tuple[list[Tensor], int]:
+    """One backward pass of the loss's gradient as the only column (sign 1):
+    ``per_layer(step, cols)`` for each layer holding selected parameters, in the model's order;
+    and N."""
+    names = select(routine, ParamSpace(model), params)
+    steps, z = record(routine, model, X)
+    full = loss_factor(routine, loss_fn, z, Y)
     ones = ad.ones(1, z.shape[0], dtype=z.dtype, device=z.device)
-    factor = LossFactor(full.value, full.grad, ad.expand_dims(full.grad, 0), ones)
     found: dict[str, Tensor] = {}
 
     def visit(step: Step, cols: Tensor, signs: Tensor) -> None:
-        for local, value in step.rule.psi(step.module, step.x, cols).items():
-            found[step.param_name(local)] = ad.reshape(value[0], (z.shape[0], -1))
+        for local, value in per_layer(step, cols).items():
+            found[step.param_name(local)] = value
 
-    backward(steps, factor, set(names), visit)
-    out = ad.concatenate([found[n] for n in names], axis=1)
+    backward(steps, LossFactor(full.value, full.grad, ad.expand_dims(full.grad, 0), ones), set(names), visit)
+    return [found[n] for n in names], z.shape[0]
+
+
+def individual_gradients(model: Any, loss_fn: LossFn, X: Any, Y: Any, params: Any = None) -> Tensor:
+    """Per-example gradients (N, p_selected): row n is example n's contribution g_n to the gradient
+    of ``loss_fn(model(X), Y)`` (one backward pass, one column: the loss's gradient)."""
+    parts, n = _gradient_pass(
+        "individual_gradients",
+        model,
+        loss_fn,
+        X,
+        Y,
+        params,
+        lambda st, c: {
+            k: ad.reshape(v[0], (v.shape[1], -1)) for k, v in st.rule.psi(st.module, st.x, c).items()
+        },
+    )
+    out = ad.concatenate(parts, axis=1)
     check_finite("individual_gradients", "a per-example gradient", out)
     return out
 
 
 def per_sample_grad_norms(model: Any, loss_fn: LossFn, X: Any, Y: Any, params: Any = None) -> Tensor:
-    """``||g_n||`` (N,) of the per-example gradients (see :func:`individual_gradients`)."""
-    return ad.sqrt(ad.sum(individual_gradients(model, loss_fn, X, Y, params) ** 2, axis=1))
+    """``||g_n||`` (N,) of the per-example gradients (see :func:`individual_gradients`), without
+    forming them for Linear layers: ``||g_n||^2 = sum_layers ||s_n||^2 ||u_n||^2``."""
+    parts, _ = _gradient_pass(
+        "per_sample_grad_norms",
+        model,
+        loss_fn,
+        X,
+        Y,
+        params,
+        lambda st, c: {k: v[0] for k, v in st.rule.sq_norms(st.module, st.x, c).items()},
+    )
+    out = ad.sqrt(sum(parts[1:], parts[0]))
+    check_finite("per_sample_grad_norms", "a per-example gradient norm", out)
+    return out
 
 
 def grad_variance(model: Any, loss_fn: LossFn, X: Any, Y: Any, params: Any = None) -> Tensor:
     """The variance over examples of the per-example loss gradients, elementwise, for a loss that
     is the mean over the batch: ``N sum_n g_n^2 - (sum_n g_n)^2`` (= mean of grad l_n^2 minus the
-    squared mean, since g_n = grad l_n / N; BackPACK's ``Variance``)."""
-    g = individual_gradients(model, loss_fn, X, Y, params)
-    return g.shape[0] * ad.sum(g**2, axis=0) - ad.sum(g, axis=0) ** 2
+    squared mean, since g_n = grad l_n / N; BackPACK's ``Variance``), from the squares
+    ``sum_n g_n^2`` (the diagonal rule with the gradient as column) and the gradient."""
+
+    def per_layer(step: Step, cols: Tensor) -> dict[str, Tensor]:
+        ones = ad.ones(1, cols.shape[1], dtype=cols.dtype, device=cols.device)
+        squares = step.rule.diag(step.module, step.x, cols, ones)
+        grads = step.rule.total(step.module, step.x, cols)
+        return {k: ad.stack([ad.reshape(squares[k], (-1,)), ad.reshape(grads[k], (-1,))]) for k in squares}
+
+    parts, n = _gradient_pass("grad_variance", model, loss_fn, X, Y, params, per_layer)
+    both = ad.concatenate(parts, axis=1)
+    out = n * both[0] - both[1] ** 2
+    check_finite("grad_variance", "the gradient variance", out)
+    return out
 
 
 @dataclass

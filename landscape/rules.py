@@ -57,15 +57,39 @@ def norm_patches(module: Any, x: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
     return ad.reshape(xhat, xhat.shape[:2] + (-1,)), ad.reshape(s, s.shape[:3] + (-1,))
 
 
+def _sigmoid_second(module: Any, x: Tensor) -> Tensor:
+    """sigmoid'' = s (1 - s) (1 - 2 s)."""
+    s = ad.sigmoid(x)
+    return s * (1 - s) * (1 - 2 * s)
+
+
+def _softplus_second(module: Any, x: Tensor) -> Tensor:
+    """softplus_beta'' = beta s (1 - s) with s = sigmoid(beta x)."""
+    s = ad.sigmoid(module.beta * x)
+    return module.beta * s * (1 - s)
+
+
+def _tanh_second(module: Any, x: Tensor) -> Tensor:
+    """tanh'' = -2 tanh (1 - tanh^2)."""
+    t = ad.tanh(x)
+    return -2 * t * (1 - t * t)
+
+
 @dataclass(frozen=True)
 class Rule:
     """How the second-order backward pass treats one layer type: ``kind`` is ``"affine"``
     (weight and bias shared over positions), ``"norm"`` (elementwise weight and bias),
     ``"linear"``, ``"piecewise"`` (zero curvature almost everywhere) or ``"smooth"`` (elementwise,
-    with a second derivative); ``patches`` rewrites the layer's input and columns for the first two."""
+    with a second derivative); ``patches`` rewrites the layer's input and columns for the first two;
+    ``second(module, x)`` is sigma''(x) in closed form (None: from a Hessian-vector product)."""
 
     kind: str
     patches: Callable[[Any, Tensor, Tensor], tuple[Tensor, Tensor]] | None = None
+    second: Callable[[Any, Tensor], Tensor] | None = None
+
+    def one_position(self, x: Tensor) -> bool:
+        """A Linear layer on a batch of vectors: psi is an outer product, never formed."""
+        return self.patches is affine_patches and x.ndim == 2
 
     def psi(self, module: Any, x: Tensor, s: Tensor) -> dict[str, Tensor]:
         """Per-example, per-column gradients ``{name: (K, N, *shape)}`` of the layer's
@@ -74,27 +98,52 @@ class Rule:
         k, n = s.shape[:2]
         out = {}
         if self.kind == "affine":
-            out["weight"] = ad.reshape(ad.einsum("knto,nti->knoi", s, u), (k, n) + module.weight.shape)
+            out["weight"] = ad.reshape(ad.swapaxes(s, -1, -2) @ u, (k, n) + module.weight.shape)
             if module.bias is not None:
                 out["bias"] = ad.sum(s, axis=2)
-        else:
-            if module.weight is not None:
-                out["weight"] = ad.sum(s * u, axis=-1)
-                out["bias"] = ad.sum(s, axis=-1)
+        elif module.weight is not None:
+            out["weight"] = ad.sum(s * u, axis=-1)
+            out["bias"] = ad.sum(s, axis=-1)
         return out
 
     def diag(self, module: Any, x: Tensor, s: Tensor, signs: Tensor) -> dict[str, Tensor]:
-        """``sum_{k,n} sign_kn psi_kn^2`` for each parameter; for inputs of one position
-        (T = 1) without forming psi: ``sum sign s_o^2 u_i^2``."""
-        if self.patches is affine_patches and x.ndim == 2:
+        """``sum_{k,n} sign_kn psi_kn^2`` for each parameter; at one position without forming
+        psi: ``w^T u^2`` with ``w = sum_k sign s^2`` (N, out)."""
+        if self.one_position(x):
             u, s = self.patches(module, x, s)
-            weighted = ad.expand_dims(signs, -1) * s[:, :, 0] ** 2
-            out = {"weight": ad.einsum("kno,ni->oi", weighted, u[:, 0] ** 2)}
+            w = ad.sum(ad.expand_dims(signs, -1) * s[:, :, 0] ** 2, axis=0)
+            out = {"weight": w.mT @ u[:, 0] ** 2}
             if module.bias is not None:
-                out["bias"] = ad.sum(weighted, axis=(0, 1))
+                out["bias"] = ad.sum(w, axis=0)
             return out
         return {
             name: ad.sum(ad.reshape(signs, signs.shape + (1,) * (g.ndim - 2)) * g**2, axis=(0, 1))
+            for name, g in self.psi(module, x, s).items()
+        }
+
+    def total(self, module: Any, x: Tensor, s: Tensor) -> dict[str, Tensor]:
+        """``sum_{k,n} psi_kn`` for each parameter (the gradient, for the loss's gradient as the
+        column); at one position: ``sum_k s_k^T u``."""
+        if self.one_position(x):
+            u, s = self.patches(module, x, s)
+            out = {"weight": ad.sum(s[:, :, 0].mT @ u[:, 0], axis=0)}
+            if module.bias is not None:
+                out["bias"] = ad.sum(s[:, :, 0], axis=(0, 1))
+            return out
+        return {name: ad.sum(g, axis=(0, 1)) for name, g in self.psi(module, x, s).items()}
+
+    def sq_norms(self, module: Any, x: Tensor, s: Tensor) -> dict[str, Tensor]:
+        """``||psi_kn||^2`` (K, N) for each parameter; at one position without forming psi:
+        ``||s||^2 ||u||^2``."""
+        if self.one_position(x):
+            u, s = self.patches(module, x, s)
+            s2 = ad.sum(s[:, :, 0] ** 2, axis=-1)
+            out = {"weight": s2 * ad.sum(u[:, 0] ** 2, axis=-1)}
+            if module.bias is not None:
+                out["bias"] = s2
+            return out
+        return {
+            name: ad.sum(ad.reshape(g**2, g.shape[:2] + (-1,)), axis=-1)
             for name, g in self.psi(module, x, s).items()
         }
 
@@ -106,14 +155,15 @@ class Rule:
         (exact for T = 1 when every H_n is the same); the bias block is exact, ``(B_b, None)``."""
         u, s = self.patches(module, x, s)
         n, t = u.shape[:2]
-        a = ad.einsum("nti,ntj->ij", u, u) / n
+        rows_u = ad.reshape(u, (-1, u.shape[-1]))  # (N T, in): the sums over n, t are one product
         weighted = ad.reshape(signs, signs.shape + (1, 1)) * s
+        rows_s = ad.reshape(s, (-1, s.shape[-1]))
         out: dict[str, tuple[Tensor, Tensor | None]] = {
-            "weight": (ad.einsum("knto,kntq->oq", weighted, s) / t, a)
+            "weight": (ad.reshape(weighted, rows_s.shape).mT @ rows_s / t, rows_u.mT @ rows_u / n)
         }
         if module.bias is not None:
-            summed = ad.sum(s, axis=2)
-            out["bias"] = (ad.einsum("kno,knq->oq", ad.sum(weighted, axis=2), summed), None)
+            summed = ad.reshape(ad.sum(s, axis=2), (-1, s.shape[-1]))
+            out["bias"] = (ad.reshape(ad.sum(weighted, axis=2), summed.shape).mT @ summed, None)
         return out
 
 
@@ -128,9 +178,9 @@ RULES: dict[type, Rule] = {
     nn.MaxPool2d: Rule("piecewise"),
     nn.ReLU: Rule("piecewise"),
     nn.LeakyReLU: Rule("piecewise"),
-    nn.Tanh: Rule("smooth"),
-    nn.Sigmoid: Rule("smooth"),
-    nn.Softplus: Rule("smooth"),
+    nn.Tanh: Rule("smooth", second=_tanh_second),
+    nn.Sigmoid: Rule("smooth", second=_sigmoid_second),
+    nn.Softplus: Rule("smooth", second=_softplus_second),
     nn.GELU: Rule("smooth"),
 }
 
@@ -211,10 +261,36 @@ class LossFactor:
     signs: Tensor
 
 
+def _cross_entropy_columns(z: Tensor, Y: Any) -> Tensor | None:
+    """``H_n = (diag p - p p^T) / N = S S^T`` with ``S = (diag sqrt(p) - p sqrt(p)^T) / sqrt(N)``
+    (p = softmax(z_n); sqrt(p) . sqrt(p) = 1), for class-index targets; None otherwise."""
+    if z.ndim != 2 or not isinstance(Y, Tensor) or Y.dtype.kind not in "iu" or Y.shape != z.shape[:1]:
+        return None
+    p = ad.softmax(z, axis=-1)
+    eye = ad.eye(z.shape[1], dtype=z.dtype, device=z.device)
+    return ad.expand_dims(ad.sqrt(p).mT, -1) * (ad.expand_dims(eye, 1) - p) / math.sqrt(z.shape[0])
+
+
+def _mse_columns(z: Tensor, Y: Any) -> Tensor:
+    """``H_n = 2 / (N c) I`` for the mean of squared errors over N examples of c entries."""
+    c = math.prod(z.shape[1:])
+    eye = ad.reshape(ad.eye(c, dtype=z.dtype, device=z.device), (c, 1) + z.shape[1:])
+    return ad.broadcast_to(eye * math.sqrt(2 / z.size), (c,) + z.shape)
+
+
+# Losses whose Hessian's square root is known in closed form (nn's, with their default reduction).
+CLOSED_FORMS: dict[Any, Callable[[Tensor, Any], Tensor | None]] = {
+    nn.functional.cross_entropy: _cross_entropy_columns,
+    nn.functional.mse_loss: _mse_columns,
+}
+
+
 def loss_factor(routine: str, loss_fn: Callable[..., Tensor], z: Tensor, Y: Any) -> LossFactor:
-    """The per-example Hessian blocks ``H_n`` (C x C) of the loss in the output z (N, ...), from C
-    Hessian-vector products (one-hot direction j in every example at once: row n gives column j of
-    H_n), factored ``H_n = V diag(lambda) V^T`` on the device."""
+    """The loss at the output z (N, ...), its gradient, and the square-root columns of its
+    per-example Hessian blocks ``H_n`` (C x C): in closed form for nn's cross-entropy and squared
+    error (:data:`CLOSED_FORMS`), otherwise from C Hessian-vector products (direction j in every
+    example at once: row n gives column j of H_n) and ``H_n = V diag(lambda) V^T`` on the device
+    (columns ``V sqrt|lambda|``, signs of lambda)."""
     xp = xp_of(z)
     n, c = z.shape[0], math.prod(z.shape[1:])
 
@@ -227,6 +303,11 @@ def loss_factor(routine: str, loss_fn: Callable[..., Tensor], z: Tensor, Y: Any)
         value = loss_flat(leaf)
     check_finite(routine, "the loss", value)
     (grad,) = ad.gradients(value, [leaf])
+    grad = ad.reshape(grad.detach(), z.shape)
+    closed = CLOSED_FORMS.get(loss_fn)
+    cols = None if closed is None else closed(z, Y)
+    if cols is not None:
+        return LossFactor(value.detach(), grad, cols, ad.ones(c, n, dtype=z.dtype, device=z.device))
     eye = xp.broadcast_to(xp.eye(c, dtype=z.dtype)[:, None, :], (c, n, c))
     hcols = hvp_many(loss_flat, zf, Tensor(xp.reshape(eye, (c, -1))))  # (c, N c): [j, (n, i)] = H_n[i, j]
     check_finite(routine, "the Hessian of the loss in the output", hcols)
@@ -234,15 +315,16 @@ def loss_factor(routine: str, loss_fn: Callable[..., Tensor], z: Tensor, Y: Any)
     lam, vec = xp.linalg.eigh((blocks + xp.swapaxes(blocks, 1, 2)) / 2)
     cols = xp.transpose(vec * xp.sqrt(xp.abs(lam))[:, None, :], (2, 0, 1))  # (K = c, N, c)
     return LossFactor(
-        value.detach(),
-        ad.reshape(grad.detach(), z.shape),
-        Tensor(xp.reshape(cols, (c,) + z.shape)),
-        Tensor(xp.sign(lam).T.astype(z.dtype)),
+        value.detach(), grad, Tensor(xp.reshape(cols, (c,) + z.shape)), Tensor(xp.sign(lam).T.astype(z.dtype))
     )
 
 
-def second_derivative(module: Any, x: Tensor) -> Tensor:
-    """sigma''(x) of an elementwise activation: the Hessian of sum sigma(x) times ones."""
+def second_derivative(step: Step) -> Tensor:
+    """sigma''(x) of an elementwise activation: its closed form, or the Hessian of sum sigma(x)
+    times ones."""
+    module, x = step.module, step.x.detach()
+    if step.rule.second is not None:
+        return step.rule.second(module, x)
     ones = ad.ones(1, x.size, dtype=x.dtype, device=x.device)
     flat_x = ad.reshape(x.detach(), (-1,))
     return ad.reshape(hvp_many(lambda y: ad.sum(module(ad.reshape(y, x.shape))), flat_x, ones)[0], x.shape)
@@ -273,7 +355,7 @@ def backward(
             break
         below = step.pull(cols)
         if hessian and step.rule.kind == "smooth":
-            r = second_derivative(step.module, step.x) * g  # (N, *in)
+            r = second_derivative(step) * g  # (N, *in)
             n, d = r.shape[0], math.prod(r.shape[1:])
             eye = xp.reshape(xp.eye(d, dtype=r.dtype), (d, 1) + r.shape[1:])
             extra = eye * xp.sqrt(xp.abs(r.data))[None]

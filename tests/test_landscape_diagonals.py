@@ -57,14 +57,22 @@ def dense(model, loss, data):
 
 
 @pytest.mark.parametrize("net", ["mlp", "cnn"])
-def test_ggn_and_hessian_diagonals_equal_the_dense_ones(net):
+@pytest.mark.parametrize("closed", [True, False], ids=["closed-form loss", "indefinite loss"])
+def test_ggn_and_hessian_diagonals_equal_the_dense_ones(net, closed):
+    """nn's losses take the closed-form square roots of their Hessians; any other per-example
+    loss (here with an indefinite Hessian, so that signs matter) takes the generic route."""
     if net == "mlp":
         model, loss, X = mlp(), F.cross_entropy, ad.randn(7, 5, seed=1)
         Y = classes(7)
     else:
         model, loss, X = cnn(), F.mse_loss, ad.randn(3, 2, 6, 6, seed=1)
         Y = ad.randn(3, 2, seed=3)
+    if not closed:
+        base = loss
+        loss = lambda z, y: base(z, y) - 1.5 * ad.mean(z * z) + 0.3 * ad.mean(ad.cos(2 * z))  # noqa: E731
     H, G = dense(model, loss, (X, Y))
+    if not closed:
+        assert np.linalg.eigvalsh(G).min() < -1e-3  # the loss's Hessian is indefinite
     assert np.abs(H - G).max() > 1e-3  # the residual terms matter here
     np.testing.assert_allclose(L.ggn_diag(model, loss, (X, Y)).numpy(), np.diag(G), rtol=0, atol=1e-10)
     np.testing.assert_allclose(L.hessian_diag(model, loss, (X, Y)).numpy(), np.diag(H), rtol=0, atol=1e-10)
