@@ -66,9 +66,10 @@ class LanczosRun:
 
 
 def _orthogonalise(xp: Any, basis: Any, w: Any) -> Any:
-    """w minus its projection on the rows of ``basis``, twice ("twice is enough")."""
+    """w (a vector, or vectors as rows) minus its projection on the rows of ``basis``, twice
+    ("twice is enough")."""
     for _ in range(2):
-        w = w - xp.matmul(xp.matmul(basis, w), basis)
+        w = w - xp.matmul(xp.matmul(w, basis.T), basis)
     return w
 
 
@@ -181,7 +182,7 @@ def block_lanczos(
         a = host(xp.matmul(current, w.T))
         run.a.append((a + a.T) / 2)
         run.basis = basis[: (j + 1) * size]
-        w = _orthogonalise_rows(xp, run.basis, w)
+        w = _orthogonalise(xp, run.basis, w)
         q, r = xp.linalg.qr(w.T)
         run.last = host(r)
         check_finite(
@@ -196,20 +197,13 @@ def block_lanczos(
         if small.any():
             kept = [q.T[i : i + 1] for i in range(size) if not small[i]]
             fresh = gen.randn(int(small.sum()), p, dtype=start.dtype, device=backend.device_of(start)).data
-            fresh = _orthogonalise_rows(xp, xp.concatenate([run.basis, *kept]), fresh)
+            fresh = _orthogonalise(xp, xp.concatenate([run.basis, *kept]), fresh)
             q = xp.concatenate([*kept, xp.linalg.qr(fresh.T)[0].T]).T
             run.last = np.concatenate([run.last[~small], np.zeros((int(small.sum()), size))])
             run.breakdowns += 1
         run.b.append(run.last)
         basis[(j + 1) * size : (j + 2) * size] = q.T
     return run
-
-
-def _orthogonalise_rows(xp: Any, basis: Any, w: Any) -> Any:
-    """The rows of w minus their projections on the rows of ``basis``, twice."""
-    for _ in range(2):
-        w = w - xp.matmul(xp.matmul(w, basis.T), basis)
-    return w
 
 
 @dataclass
