@@ -93,9 +93,10 @@ def hessian_trace(
     ``method="auto"`` (default) spends the first n/3 products on the sketch and decides from them
     (:func:`_deflation_pays`): Hutch++ when deflation shrinks the variance, else Hutchinson, whose
     first n/3 samples are the sketch's own ``s^T H s`` (no product is wasted); below 12 probes
-    it does not decide and runs Hutch++.  Measured: on the
-    flat spectra of small trained MLPs Hutch++ wasted two thirds of its products and plain
-    Hutchinson was more accurate; on spectra dominated by a few eigenvalues Hutch++ wins."""
+    it does not decide and runs Hutch++.  Measured (60 products, 30 seeds, 512 digits): on the
+    flat spectrum of a 64-32-10 tanh MLP at its initial weights auto chose Hutchinson every time
+    (relative RMS error 0.080, Hutch++ 0.084); after 300 gradient steps it chose Hutch++ every
+    time (0.014, Hutchinson 0.055)."""
     if method not in ("auto", "hutchinson", "hutch++"):
         raise ValueError(f"hessian_trace: method must be 'auto', 'hutchinson' or 'hutch++', not {method!r}")
     theta, product = products("hessian_trace", f, theta)
