@@ -23,7 +23,7 @@ from typing import Any
 
 import autodiff as ad
 from autodiff.tensor import Tensor
-from landscape._core import check_finite, like, xp_of
+from landscape._core import check_finite, xp_of
 from landscape.operators import select, weighted_sum
 from landscape.params import ParamSpace
 from landscape.rules import LossFactor, Step, backward, loss_factor, record
@@ -88,11 +88,13 @@ class KFAC:
     p: int
 
     def _apply(self, v: Any, damping: float, inverse: bool) -> Tensor:
-        vs = like(self.blocks[0].B, v, "KFAC", "v") if not isinstance(v, Tensor) else v
+        b = self.blocks[0].B
+        vs = v if isinstance(v, Tensor) else ad.tensor(v, dtype=b.dtype, device=b.device)
         batch = vs.ndim == 2
         vs = vs if batch else ad.reshape(vs, (1, -1))
-        if vs.shape[-1] != self.p:
-            raise ValueError(f"KFAC: v must have {self.p} entries per row, got shape {vs.shape}")
+        if vs.ndim not in (1, 2) or vs.shape[-1] != self.p:
+            raise ValueError(f"KFAC: v must have shape ({self.p},) or (k, {self.p}), got {vs.shape}")
+        check_finite("KFAC", "v", vs)
         parts, offset = [], 0
         for block in self.blocks:
             size = math.prod(block.shape)

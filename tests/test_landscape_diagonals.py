@@ -142,6 +142,9 @@ def test_kflr_is_the_exact_ggn_block_of_a_one_layer_network():
     np.testing.assert_allclose(k.eigenvalues().numpy(), np.linalg.eigvalsh(G), atol=1e-12)
     v = ad.randn(2, 15, seed=3)
     np.testing.assert_allclose(k.matvec(v).numpy(), v.numpy() @ G, atol=1e-13)
+    np.testing.assert_allclose(k.matvec(v.numpy()[0].tolist()).numpy(), v.numpy()[0] @ G, atol=1e-13)
+    with pytest.raises(ValueError, match=r"KFAC: v must have shape \(15,\) or \(k, 15\)"):
+        k.matvec(ad.ones(14))
     step = k.solve(v, damping=0.1).numpy()
     np.testing.assert_allclose(step @ (G + 0.1 * np.eye(15)), v.numpy(), atol=1e-10)
 
