@@ -159,7 +159,8 @@ def per_sample_grad_norms(model: Any, loss_fn: LossFn, X: Any, Y: Any, params: A
 def grad_variance(model: Any, loss_fn: LossFn, X: Any, Y: Any, params: Any = None) -> Tensor:
     """The variance over examples of the per-example loss gradients, elementwise, for a loss that
     is the mean over the batch: ``N sum_n g_n^2 - (sum_n g_n)^2`` (= mean of grad l_n^2 minus the
-    squared mean, since g_n = grad l_n / N; BackPACK's ``Variance``), from the squares
+    squared mean, since g_n = grad l_n / N; BackPACK's ``Variance`` is scaled differently),
+    from the squares
     ``sum_n g_n^2`` (the diagonal rule with the gradient as column) and the gradient."""
 
     def per_layer(step: Step, cols: Tensor) -> dict[str, Tensor]:

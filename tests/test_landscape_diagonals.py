@@ -176,3 +176,40 @@ def test_stochastic_diagonal_for_any_function():
     np.testing.assert_allclose(
         L.hessian_diag_estimate(op, n_probes=400, seed=1).value.numpy(), est.value.numpy(), atol=1e-13
     )
+
+
+@pytest.mark.cpu_only
+def test_against_backpack():
+    """BackPACK's DiagGGNExact, DiagHessian and BatchL2Grad on the same network."""
+    torch = pytest.importorskip("torch")
+    backpack = pytest.importorskip("backpack")
+    from backpack import extensions
+
+    model, X, Y = mlp(), ad.randn(7, 5, seed=1), classes(7)
+    layers = [
+        torch.nn.Linear(5, 4),
+        torch.nn.Tanh(),
+        torch.nn.Linear(4, 4),
+        torch.nn.Sigmoid(),
+        torch.nn.Linear(4, 3),
+    ]
+    tmodel = backpack.extend(torch.nn.Sequential(*layers).double())
+    tmodel.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
+    lossfunc = backpack.extend(torch.nn.CrossEntropyLoss())
+    tX, tY = torch.from_numpy(X.numpy()), torch.from_numpy(Y.numpy())
+    with backpack.backpack(extensions.DiagGGNExact(), extensions.DiagHessian(), extensions.BatchL2Grad()):
+        lossfunc(tmodel(tX), tY).backward()
+    params = list(tmodel.parameters())
+
+    def flat(attribute):
+        return np.concatenate([getattr(p, attribute).detach().numpy().reshape(-1) for p in params])
+
+    np.testing.assert_allclose(
+        L.ggn_diag(model, F.cross_entropy, (X, Y)).numpy(), flat("diag_ggn_exact"), atol=1e-14
+    )
+    np.testing.assert_allclose(
+        L.hessian_diag(model, F.cross_entropy, (X, Y)).numpy(), flat("diag_h"), atol=1e-14
+    )
+    l2 = sum(p.batch_l2.detach().numpy() for p in params)
+    norms = L.per_sample_grad_norms(model, F.cross_entropy, X, Y).numpy()
+    np.testing.assert_allclose(norms, np.sqrt(l2), atol=1e-14)
