@@ -186,13 +186,12 @@ def test_against_backpack():
     from backpack import extensions
 
     model, X, Y = mlp(), ad.randn(7, 5, seed=1), classes(7)
-    layers = [
-        torch.nn.Linear(5, 4),
-        torch.nn.Tanh(),
-        torch.nn.Linear(4, 4),
-        torch.nn.Sigmoid(),
-        torch.nn.Linear(4, 3),
-    ]
+    twin = {
+        nn.Linear: lambda m: torch.nn.Linear(m.in_features, m.out_features),
+        nn.Tanh: lambda m: torch.nn.Tanh(),
+        nn.Sigmoid: lambda m: torch.nn.Sigmoid(),
+    }
+    layers = [twin[type(m)](m) for m in model]
     tmodel = backpack.extend(torch.nn.Sequential(*layers).double())
     tmodel.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
     lossfunc = backpack.extend(torch.nn.CrossEntropyLoss())
