@@ -72,6 +72,15 @@ def autograd() -> Any | None:
     return SimpleNamespace(autograd=module, np=importlib.import_module("autograd.numpy"))
 
 
+@functools.cache
+def torch_tool(name: str) -> Any | None:
+    """A PyTorch curvature library (``backpack``, ``hessian_eigenthings``, ``pyhessian``), or None
+    when it or torch is absent (the curvature workload's peers, in the bench extra)."""
+    if torch() is None:
+        return None
+    return _import(name)
+
+
 def torch_device() -> Any:
     return torch().device(device())
 
@@ -99,9 +108,15 @@ def framework(impl: str) -> str:
 
 def available(impl: str) -> bool:
     name = framework(impl)
+    tools = {"backpack": "backpack", "eigenthings": "hessian_eigenthings", "pyhessian": "pyhessian"}
+    if name in tools:
+        return torch_tool(tools[name]) is not None
     return name == "ours" or {"torch": torch, "jax": jax, "autograd": autograd}[name]() is not None
 
 
 def sync_for(impl: str):
     """The function that waits for an implementation's results."""
-    return {"ours": ours_sync, "torch": torch_sync, "jax": jax_sync}.get(framework(impl), lambda out: None)
+    syncs = {"ours": ours_sync, "jax": jax_sync}
+    for name in ("torch", "backpack", "eigenthings", "pyhessian"):
+        syncs[name] = torch_sync
+    return syncs.get(framework(impl), lambda out: None)

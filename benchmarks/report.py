@@ -17,6 +17,15 @@ TARGETS = (
     ("hessian", "H", "jax.jit", 1.0, "Hessian (stretch): ours <= 1.0x JAX jit"),
     ("jacobian", "J", "torch.func", 1.0, "Jacobian: ours <= 1.0x torch.func vmap(jacrev)"),
     ("jacobian", "rank", "ours J+SVD", 1.0, "rank end to end faster than J + a plain SVD"),
+    ("curvature", "ggn_diag", "backpack", 1.5, "curvature: ggn_diag <= 1.5x BackPACK DiagGGNExact"),
+    ("curvature", "hvp (fresh graph)", "torch", 1.0, "curvature: one HVP <= 1.0x PyTorch (fresh graph)"),
+    (
+        "curvature",
+        "top-5 eigenvalues",
+        "eigenthings",
+        0.7,
+        "curvature: top-5 eigenvalues <= 0.7x eigenthings",
+    ),
 )
 MIN_SLOPE = 0.75  # forward mode and finite differences must grow about linearly in d
 

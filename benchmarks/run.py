@@ -1,7 +1,7 @@
 """Benchmark the engine against PyTorch (eager, torch.func), JAX (with and without jit) and HIPS
 autograd on the workloads of issue 3, in one run.
 
-    python benchmarks/run.py [--only overhead,training,hessian,jacobian,scaling] [--repeat N]
+    python benchmarks/run.py [--only overhead,training,hessian,jacobian,scaling,curvature] [--repeat N]
                              [--device cpu|cuda] [--out benchmarks/results] [--slow] [--threads N]
 
 Prints a table (workload, task, implementation, median time, ratio ours / peer, agreement with
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("overhead", "training", "hessian", "jacobian", "scaling")
+WORKLOADS = ("overhead", "training", "hessian", "jacobian", "scaling", "curvature")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -75,7 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         print("benchmarks/run.py shows progress with tqdm: pip install tqdm", file=sys.stderr)
         return 2
 
-    from benchmarks import harness, hessian, jacobian, machine, overhead, peers, report, scaling, training
+    from benchmarks import (
+        curvature,
+        harness,
+        hessian,
+        jacobian,
+        machine,
+        overhead,
+        peers,
+        report,
+        scaling,
+        training,
+    )
 
     peers.set_device(args.device)
     if args.threads and peers.torch() is not None:
@@ -86,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "hessian": hessian.cases,
         "jacobian": lambda: jacobian.cases(slow=args.slow),
         "scaling": scaling.cases,
+        "curvature": curvature.cases_list,
     }
     info = machine.facts()
     notes = machine.warnings()

@@ -5,6 +5,11 @@ function of a 1-D tensor, or ``ParamSpace(model).loss(loss_fn, X, Y)``), or a mo
 
 * curvature: :func:`hessian`, :func:`hvp`, :func:`ggn_vp`, :func:`hessian_eigs` (Lanczos),
   :func:`hessian_trace` (Hutchinson, Hutch++), :func:`spectral_density` (SLQ);
+* curvature the way researchers use it: exact :func:`ggn_diag` and :func:`hessian_diag` (a
+  second-order backward pass through nn layers), :func:`hessian_diag_estimate`,
+  :func:`individual_gradients`, :func:`per_sample_grad_norms`, :func:`grad_variance`,
+  :func:`kfac` (KFAC/KFLR), and :class:`CurvatureOperator` (Hessian, GGN, empirical Fisher over
+  a whole data set, on a block of parameters);
 * Jacobian geometry: :func:`param_jacobian`, :func:`functional_dimension`, :func:`ntk`,
   :mod:`landscape.relu` (activation patterns, positive rescalings), :func:`pl_constant`,
   :func:`pl_ratio`;
@@ -28,9 +33,20 @@ from landscape._core import NonFiniteError
 from landscape.critical import KINDS, CriticalPointReport, Probe, classify
 from landscape.curvature import ggn_vp, hessian, hvp, tangent_chunk
 from landscape.density import SpectralDensity, TraceEstimate, hessian_trace, plot_density, spectral_density
+from landscape.diagonals import (
+    DiagEstimate,
+    ggn_diag,
+    grad_variance,
+    hessian_diag,
+    hessian_diag_estimate,
+    individual_gradients,
+    per_sample_grad_norms,
+)
 from landscape.directions import TrajectoryPCA, random_directions, trajectory_pca
 from landscape.jacobian import NTK, FunctionalDimension, functional_dimension, ntk, param_jacobian
+from landscape.kfac import KFAC, KroneckerBlock, kfac
 from landscape.lanczos import EigResult, hessian_eigs, lanczos
+from landscape.operators import CurvatureOperator
 from landscape.params import ParamSpace
 from landscape.paths import (
     BatchNormRefresh,

@@ -169,7 +169,7 @@ def test_hutchinson_is_exact_on_diagonal_matrices_and_hutchpp_on_small_ones():
     est = L.hessian_trace(f, ad.zeros(5), n_probes=10, method="hutchinson")
     assert est.value == pytest.approx(d.sum(), abs=1e-12) and est.stderr == pytest.approx(0, abs=1e-12)
     A = symmetric([4.0, -2.0, 1.0, 0.3, 9.0, -6.0], seed=4)
-    est = L.hessian_trace(quadratic(A), ad.zeros(6), n_probes=18)  # the sketch spans R^6: exact
+    est = L.hessian_trace(quadratic(A), ad.zeros(6), n_probes=18, method="hutch++")  # sketch spans R^6
     assert est.method == "hutch++" and est.n_matvec == 18
     assert est.value == pytest.approx(np.trace(A), abs=1e-9)
 
@@ -184,6 +184,18 @@ def test_trace_estimates_are_within_their_standard_error():
     hutch = L.hessian_trace(quadratic(A), ad.zeros(60), n_probes=45, method="hutchinson", seed=1)
     plus = L.hessian_trace(quadratic(A), ad.zeros(60), n_probes=45, method="hutch++", seed=1)
     assert plus.stderr < 0.2 * hutch.stderr  # deflating the top of the spectrum pays
+    auto = L.hessian_trace(quadratic(A), ad.zeros(60), n_probes=45, seed=1)
+    assert auto.method == "auto: hutch++" and auto.value == plus.value
+
+
+def test_auto_trace_keeps_hutchinson_on_flat_spectra_without_wasting_products():
+    spectrum = np.random.default_rng(6).uniform(0.5, 1.5, 60)
+    A = symmetric(spectrum, seed=6)
+    auto = L.hessian_trace(quadratic(A), ad.zeros(60), n_probes=45, seed=1)
+    plus = L.hessian_trace(quadratic(A), ad.zeros(60), n_probes=45, method="hutch++", seed=1)
+    assert auto.method == "auto: hutchinson" and auto.n_matvec == 45
+    assert abs(auto.value - spectrum.sum()) < 4 * auto.stderr
+    assert auto.stderr < plus.stderr  # all 45 probes average; Hutch++ averages 15
 
 
 def test_slq_weights_sum_to_one_and_moments_match_vt_hj_v():
