@@ -1,9 +1,10 @@
 """The Jacobian of theta -> f_theta(X) and what its spectrum says.
 
-``param_jacobian`` builds the (n out) x p matrix ``D f_theta(X)`` from per-sample gradients: the
-model runs once per chunk of samples with parameters expanded along a sample axis (one copy per
-example, ``nn.functional_call``), and one batched backward pass with one-hot cotangents of shape
-(out, n, out) gives every row of the chunk; no loop over samples.
+``param_jacobian`` builds the (n out) x p matrix ``D f_theta(X)`` from per-sample gradients:
+``vmap(jacrev(f))`` over a chunk of samples, f the model on one example as a function of its
+parameters (``nn.functional_call``); vmap gives each example its own copy of the parameters, so
+one batched backward pass with one-hot cotangents gives every row of the chunk, no loop over
+samples.
 
 Its rank is the *functional dimension* of ``../shared/seeds/000_9b541997235a7417.txt``: near a
 generic theta, the image {f_theta'(X)} is a manifold of dimension rk(D f_theta(X)) and the
@@ -73,29 +74,30 @@ def _blocks(
 ) -> Iterator[tuple[int, int, Any]]:
     """For each chunk of samples [lo, hi): the rows ``lo * out : hi * out`` of J restricted to
     the parameters ``names`` (raw array (c out, sum of their sizes)), rows ordered sample-major
-    (row i out + k is output k of sample i)."""
+    (row i out + k is output k of sample i): ``vmap(jacrev(f))`` over the examples of the chunk,
+    f the model on one example as a function of those parameters."""
     n = X.shape[0]
     xp = xp_of(X)
     dim = _out_dim(space, values, X)
     width = sum(space.sizes[space.names.index(name)] for name in names)
     if chunk_size is None:
         chunk_size = max(1, memory_budget // (3 * dim * width * X.dtype.itemsize))
+
+    def outputs(x: Tensor, *params: Tensor) -> Tensor:  # f_theta(x) for one example x, flat (out,)
+        call = _nn().functional_call(
+            space.model, {**values, **dict(zip(names, params, strict=True))}, x[None]
+        )
+        return ad.reshape(call, (dim,))
+
+    argnums = tuple(range(1, len(names) + 1))
+    jacobians = ad.vmap(ad.jacrev(outputs, argnums), in_axes=(0, *[None] * len(names)))
     for lo in range(0, n, chunk_size):
         hi = min(lo + chunk_size, n)
-        c = hi - lo
-        expanded = {
-            name: Tensor(xp.broadcast_to(values[name].data, (c,) + values[name].shape), requires_grad=True)
-            for name in names
-        }
         with ad.enable_grad():
-            out = _nn().functional_call(space.model, {**values, **expanded}, X[lo:hi])
-        out = ad.reshape(out, (c, dim))
-        seed = xp.zeros((dim, c, dim), dtype=out.dtype)
-        seed[xp.arange(dim), :, xp.arange(dim)] = 1
-        grads = ad.gradients(out, [expanded[name] for name in names], Tensor(seed), batched=True)
-        rows = [xp.reshape(g.data, (dim, c, -1)) for g in grads]
-        block = rows[0] if len(rows) == 1 else xp.concatenate(rows, axis=2)  # (out, c, width)
-        yield lo, hi, xp.reshape(xp.swapaxes(block, 0, 1), (c * dim, width))
+            grads = jacobians(X[lo:hi], *[values[name] for name in names])  # each (c, out, *shape)
+        rows = [xp.reshape(g.data, (hi - lo, dim, -1)) for g in grads]
+        block = rows[0] if len(rows) == 1 else xp.concatenate(rows, axis=2)  # (c, out, width)
+        yield lo, hi, xp.reshape(block, ((hi - lo) * dim, width))
 
 
 def param_jacobian(

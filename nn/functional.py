@@ -3,9 +3,8 @@ pooling, normalisation, dropout, and the losses.
 
 The lecture's fully-connected layer (``../shared/seeds/000_9b541997235a7417.txt``) is
 ``f_h = sigma_h(W_h f_{h-1} + b_h)`` with ``W_h`` in R^{n_h x n_{h-1}}; on a batch stored as
-rows this is ``x @ W.T + b`` (:func:`linear`).  Layers with parameters also accept one extra
-leading *sample* axis on their parameters (one copy per example, see ``nn.functional_call``):
-the parameter then has one more axis than usual, detected by ``ndim``.
+rows this is ``x @ W.T + b`` (:func:`linear`).  Per-example parameters (per-sample gradients and
+Jacobians) need nothing here: ``ad.vmap`` over the examples gives each its own copy.
 """
 
 from __future__ import annotations
@@ -41,42 +40,15 @@ def identity(x: Tensor) -> Tensor:
     return x
 
 
-# ------------------------------------------------------------------------- per-sample parameters
-def sample_axis(param: Tensor, ndim: int) -> bool:
-    """Whether ``param`` carries a leading sample axis (one more axis than ``ndim``)."""
-    if param.ndim == ndim:
-        return False
-    if param.ndim == ndim + 1:
-        return True
-    raise ValueError(
-        f"parameter of shape {param.shape}: expected {ndim} axes, or {ndim + 1} with a sample axis"
-    )
-
-
-def _per_sample_bias(bias: Tensor, ndim: int, trailing: int) -> Tensor:
-    """A bias of shape (C,) or (n, C) shaped to add onto an output of ``ndim`` axes whose
-    channel axis is followed by ``trailing`` axes (sample axis first when present)."""
-    per_sample = sample_axis(bias, 1)
-    channels = bias.shape[-1]
-    if per_sample:
-        return ad.reshape(
-            bias, (bias.shape[0],) + (1,) * (ndim - 2 - trailing) + (channels,) + (1,) * trailing
-        )
-    return ad.reshape(bias, (channels,) + (1,) * trailing) if trailing else bias
-
-
-def _check_samples(name: str, x: Tensor, param: Tensor) -> None:
-    if x.ndim == 0 or param.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"{name}: a per-sample parameter of shape {param.shape} needs an input with "
-            f"{param.shape[0]} examples along axis 0, got input shape {x.shape}"
-        )
+def _channels(param: Tensor, trailing: int) -> Tensor:
+    """A per-channel parameter (C,) shaped to broadcast over an output whose channel axis is
+    followed by ``trailing`` axes."""
+    return ad.reshape(param, (param.shape[-1],) + (1,) * trailing) if trailing else param
 
 
 # ------------------------------------------------------------------------- layers
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, scale: float = 1.0) -> Tensor:
-    """``scale * x W^T + b``: x (..., in), W (out, in), b (out,).  With per-sample parameters
-    W (n, out, in) and b (n, out), row i of x (n, ..., in) uses copy i."""
+    """``scale * x W^T + b``: x (..., in), W (out, in), b (out,)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"linear: the input must be a Tensor, not {type(x).__name__}; wrap it with ad.tensor")
     if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
@@ -84,10 +56,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, scale: float =
             f"linear: the input has shape {x.shape} but the weight {weight.shape} takes "
             f"{weight.shape[-1]} features along the last axis"
         )
-    if sample_axis(weight, 2):
-        _check_samples("linear", x, weight)
-        out = ad.einsum("n...i,noi->n...o", x, weight)
-    elif x.ndim == 1:
+    if x.ndim == 1:
         out = weight @ x
     else:
         # (W x^T)^T, the lecture's W_h f_{h-1} on columns: the same product as x W^T, but the
@@ -96,25 +65,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, scale: float =
         out = (weight @ x.mT).mT
     if scale != 1.0:
         out = out * scale
-    if bias is not None:
-        if bias.ndim == 2:
-            _check_samples("linear", x, bias)
-        out = out + _per_sample_bias(bias, out.ndim, 0)
-    return out
+    return out if bias is None else out + bias
 
 
 def conv2d(
     x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0
 ) -> Tensor:
     """2-D cross-correlation (PyTorch's conv2d) as im2col and one matrix product:
-    ``out[n, o, p] = sum_k W[o, k] cols[n, k, p] + b[o]``.  x (N, C, H, W), W (O, C, kh, kw);
-    per-sample W (N, O, C, kh, kw) and b (N, O) are allowed."""
+    ``out[n, o, p] = sum_k W[o, k] cols[n, k, p] + b[o]``.  x (N, C, H, W), W (O, C, kh, kw)."""
     if x.ndim != 4:
         raise ValueError(f"conv2d: expected an input (N, C, H, W), got shape {x.shape}")
-    per_sample = sample_axis(weight, 4)
-    if per_sample:
-        _check_samples("conv2d", x, weight)
-    out_channels, in_channels, kh, kw = weight.shape[-4:]
+    out_channels, in_channels, kh, kw = weight.shape
     if x.shape[1] != in_channels:
         raise ValueError(
             f"conv2d: input has {x.shape[1]} channels (shape {x.shape}) but the weight {weight.shape} "
@@ -122,11 +83,9 @@ def conv2d(
         )
     _, _, _, (oh, ow) = conv_geometry("conv2d", x.shape[-2:], (kh, kw), stride, padding)
     cols = ad.unfold(x, (kh, kw), stride, padding)  # (N, C kh kw, oh ow)
-    out = ad.reshape(weight, weight.shape[:-3] + (-1,)) @ cols  # (N, O, oh ow)
+    out = ad.reshape(weight, (out_channels, -1)) @ cols  # (N, O, oh ow)
     out = ad.reshape(out, (x.shape[0], out_channels, oh, ow))
-    if bias is not None:
-        out = out + _per_sample_bias(bias, 4, 2)
-    return out
+    return out if bias is None else out + _channels(bias, 2)
 
 
 def _pool(
@@ -173,17 +132,13 @@ def batch_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """``(x - mean) / sqrt(var + eps) * weight + bias`` over the channel axis 1 of x (N, C) or
-    (N, C, L); mean and var of shape (C,); weight and bias (C,) or per-sample (N, C)."""
+    (N, C, L); mean, var, weight and bias of shape (C,)."""
     trailing = x.ndim - 2
     shape = (x.shape[1],) + (1,) * trailing
     out = (x - ad.reshape(mean, shape)) / ad.sqrt(ad.reshape(var, shape) + eps)
     if weight is not None:
-        if weight.ndim == 2:
-            _check_samples("batch_norm", x, weight)
-        out = out * _per_sample_bias(weight, x.ndim, trailing)
-    if bias is not None:
-        out = out + _per_sample_bias(bias, x.ndim, trailing)
-    return out
+        out = out * _channels(weight, trailing)
+    return out if bias is None else out + _channels(bias, trailing)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:

@@ -36,8 +36,7 @@ def _empty(*shape: int, dtype: Any, device: str | None) -> Parameter:
 
 class Linear(Module):
     """``y = x W^T + b`` with W in R^{out x in} (the lecture's W_h in R^{n_h x n_{h-1}}) and
-    b in R^{out}.  ``parametrization="ntk"``: W, b ~ N(0, 1) and ``y = x W^T / sqrt(in) + b``.
-    Accepts per-sample parameters (n, out, in) and (n, out) through ``nn.functional_call``."""
+    b in R^{out}.  ``parametrization="ntk"``: W, b ~ N(0, 1) and ``y = x W^T / sqrt(in) + b``."""
 
     def __init__(
         self,
@@ -169,8 +168,8 @@ class BatchNorm1d(Module):
     """Batch normalisation of (N, C) or (N, C, L) over the batch (and length) axes:
     ``(x - mean) / sqrt(var + eps) * weight + bias``.  Training uses the batch statistics and
     updates the running ones (``running = (1 - momentum) running + momentum batch``, unbiased
-    variance); evaluation uses the running ones, so examples are then independent and
-    per-sample weight and bias (N, C) are allowed."""
+    variance); evaluation uses the running ones, so examples are then independent (and
+    per-example gradients by ``ad.vmap`` are those of the layer on one example)."""
 
     def __init__(
         self,

@@ -317,9 +317,9 @@ def functional_call(module: Module, params: Mapping[str, Tensor], *args: Any, **
     the module's own.  The module is not modified, even if the call raises: every parameter and
     buffer, running statistics included, is restored afterwards.
 
-    A tensor may carry one extra leading *sample* axis, shape ``(n, *param.shape)``, when the
-    input has n examples: example i is then computed with copy i (layers with parameters
-    support this), and gradients with respect to it are the per-example gradients.
+    Each tensor has its parameter's shape.  Per-example parameters (per-example gradients and
+    Jacobians) come from ``ad.vmap`` over a function of one example, which gives each example
+    its own copy: ``ad.vmap(ad.grad(loss, 1), in_axes=(0, None))(X, w)``.
     """
     locations: dict[int, list[tuple[dict, str]]] = {}
     by_name: dict[str, Tensor] = {}
@@ -340,6 +340,11 @@ def functional_call(module: Module, params: Mapping[str, Tensor], *args: Any, **
         if not isinstance(tensor, Tensor):
             raise TypeError(
                 f"functional_call: params['{name}'] must be a Tensor, got {type(tensor).__name__}"
+            )
+        if tensor.shape != by_name[name].shape:
+            raise ValueError(
+                f"functional_call: params['{name}'] has shape {tensor.shape} but the parameter has shape "
+                f"{by_name[name].shape}; for one copy per example, vmap a function of one example instead"
             )
         if id(by_name[name]) in substitutes:
             raise ValueError(f"functional_call: '{name}' is tied to another name that was also given")

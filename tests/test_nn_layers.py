@@ -1,5 +1,5 @@
 """Every layer: first- and second-order gradient checks with respect to inputs and parameters
-(float64, reverse and forward mode), values against PyTorch, per-sample parameters, builders."""
+(float64, reverse and forward mode), values against PyTorch, per-example gradients by vmap, builders."""
 
 import numpy as np
 import pytest
@@ -147,7 +147,7 @@ def test_default_init_is_pytorch_uniform():
     assert np.abs(w).max() <= 1 / np.sqrt(50) and np.abs(w).max() > 0.9 / np.sqrt(50)
 
 
-# ----------------------------------------------------------------------------- per-sample parameters
+# ----------------------------------------------------------------------------- per-example gradients
 def per_sample_net():
     net = nn.Sequential(
         nn.Conv2d(1, 2, 3, padding=1, generator=GEN(0)),
@@ -163,14 +163,21 @@ def per_sample_net():
     return net.eval()
 
 
-def test_per_sample_gradients_equal_one_example_at_a_time():
+def test_per_sample_gradients_by_vmap_equal_one_example_at_a_time():
+    """The layers know nothing of per-example parameters: vmap gives each example its own copy."""
     net = per_sample_net()
     n = 3
     x = make((n, 1, 4, 4), seed=5)
-    bases = {name: ad.tensor(p, requires_grad=True) for name, p in net.named_parameters()}
-    expanded = {name: ad.broadcast_to(b, (n,) + b.shape) for name, b in bases.items()}
-    out = nn.functional_call(net, expanded, x)
-    per_example = ad.gradients(ad.sum(out * out), list(expanded.values()))
+    names = [name for name, _ in net.named_parameters()]
+
+    def loss(xi, *params):
+        out = nn.functional_call(net, dict(zip(names, params, strict=True)), xi[None])
+        return ad.sum(out * out)
+
+    argnums = tuple(range(1, len(names) + 1))
+    per_example = ad.vmap(ad.grad(loss, argnums), in_axes=(0, *[None] * len(names)))(
+        x, *[p.detach() for _, p in net.named_parameters()]
+    )
     for i in range(n):
         net.zero_grad()
         single = net(x[i : i + 1])
@@ -180,31 +187,22 @@ def test_per_sample_gradients_equal_one_example_at_a_time():
             np.testing.assert_allclose(g.numpy()[i], p.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
 
 
-def test_per_sample_parameters_give_the_parameter_jacobian():
-    """One batched backward over the (n * out) one-hot cotangents gives the Jacobian of
-    theta -> f_theta(X): summing the per-sample axis recovers jacrev's."""
+def test_vmap_of_jacrev_gives_the_parameter_jacobian():
+    """Per-example Jacobians in the parameters, stacked, are jacrev's Jacobian of the batch."""
     net = nn.MLP([3, 4, 2], activation="tanh", generator=GEN(0))
     n = 4
     x = make((n, 3), seed=1)
-    w = ad.tensor(net[0].weight, requires_grad=True)
-    w_n = ad.broadcast_to(w, (n,) + w.shape)
-    out = nn.functional_call(net, {"0.weight": w_n}, x)
-    seeds = ad.reshape(ad.eye(n * 2), (n * 2, n, 2))
-    (rows,) = ad.gradients(out, [w_n], seeds, batched=True)  # (n*2, n, 4, 3)
+    w = ad.tensor(net[0].weight)
+    one = lambda xi, w: nn.functional_call(net, {"0.weight": w}, xi[None])[0]  # noqa: E731
+    rows = ad.vmap(ad.jacrev(one, 1), in_axes=(0, None))(x, w)  # (n, 2, 4, 3)
     jac = ad.jacrev(lambda w: nn.functional_call(net, {"0.weight": w}, x))(w)  # (n, 2, 4, 3)
-    np.testing.assert_allclose(rows.numpy().sum(axis=1).reshape(jac.shape), jac.numpy(), rtol=1e-12)
-    # each row only involves its own example's copy
-    blocks = rows.numpy().reshape(n, 2, n, 4, 3)
-    off_diagonal = [blocks[i, :, j] for i in range(n) for j in range(n) if i != j]
-    assert np.all(np.array(off_diagonal) == 0)
+    np.testing.assert_allclose(rows.numpy(), jac.numpy(), rtol=1e-12, atol=1e-14)
 
 
-def test_per_sample_shape_errors():
+def test_functional_call_refuses_parameters_of_another_shape():
     layer = nn.Linear(3, 2)
-    with pytest.raises(ValueError, match="linear: a per-sample parameter of shape \\(4, 2, 3\\)"):
+    with pytest.raises(ValueError, match=r"params\['weight'\] has shape \(4, 2, 3\) .* \(2, 3\); .* vmap"):
         nn.functional_call(layer, {"weight": ad.zeros(4, 2, 3)}, ad.ones(5, 3))
-    with pytest.raises(ValueError, match="expected 2 axes, or 3 with a sample axis"):
-        nn.functional_call(layer, {"weight": ad.zeros(1, 4, 2, 3)}, ad.ones(5, 3))
 
 
 # ----------------------------------------------------------------------------- builders
