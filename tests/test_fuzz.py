@@ -158,7 +158,11 @@ def test_each_op_alone_matches_torch(op, device):
 
 
 @pytest.mark.parametrize(
-    "op", [pytest.param(op, marks=pytest.mark.xfail(strict=True, reason=op.known_bug)) for op in KNOWN_BUGS]
+    "op",
+    [
+        pytest.param(op, marks=pytest.mark.xfail(strict=True, reason=op.known_bug), id=op.name)
+        for op in KNOWN_BUGS
+    ],
 )
 def test_known_bugs(op, device):
     for prog in single_op_programs(op, 3):
