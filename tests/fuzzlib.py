@@ -564,29 +564,33 @@ CONDITIONS = [  # (autodiff, torch) spellings of a boolean of {0} and {1}
         "ad.logical_and(ad.logical_not(ad.isnan({0})), {0} > {1})",
         "torch.logical_and(~torch.isnan({0}), {0} > {1})",
     ),
+]
+REDUCED_CONDITIONS = [  # the same, reduced over the last axis
     ("ad.any({0} > {1}, axis=-1, keepdims=True)", "torch.any({0} > {1}, dim=-1, keepdim=True)"),
     ("ad.all({0} > {1}, axis=-1, keepdims=True)", "torch.all({0} > {1}, dim=-1, keepdim=True)"),
 ]
 
 
-def _where(lib: int) -> Callable[[dict], str]:
+def _where(lib: int, conditions: list[tuple[str, str]]) -> Callable[[dict], str]:
     def template(p):
-        cond = CONDITIONS[p["cond"]][lib]
+        cond = conditions[p["cond"]][lib]
         other = "{3}" if p["n"] == 4 else "0.0"
         return (f"ad.where({cond}, {{2}}, {other})", f"torch.where({cond}, {{2}}, {other})")[lib]
 
     return template
 
 
-def gen_where(ch, values):
-    n = ch.choice([3, 4])
-    picked = gen_broadcast(n)(ch, values)
-    if picked is None:
-        return None
-    cond = ch.integer(0, len(CONDITIONS) - 1)
-    if cond >= len(CONDITIONS) - 2 and not any(len(values[i].shape) for i in picked[0][:2]):
-        cond = 0  # any/all over axis -1 need an axis
-    return picked[0], {"cond": cond, "n": n}
+def gen_where(conditions: list, ndim: int = 0) -> Callable:
+    """``where(condition of a and b, c, d or 0.0)``, a and b having at least ndim axes."""
+
+    def gen(ch, values):
+        n = ch.choice([3, 4])
+        picked = gen_broadcast(n)(ch, values)
+        if picked is None or len(_broadcast(*(values[i].shape for i in picked[0][:2]))) < ndim:
+            return None
+        return picked[0], {"cond": ch.integer(0, len(conditions) - 1), "n": n}
+
+    return gen
 
 
 SCALARS = [2.5, -0.7, 0.5, 3.0]
@@ -646,7 +650,7 @@ OPS: list[Op] = [
         "power_int",
         "{0} ** {p}",
         "{0} ** {p}",
-        with_params(gen_any, choose(p=[2, 3, -1, -2, 1])),  # 0: see KNOWN_BUGS
+        with_params(gen_any, choose(p=[2, 3, -1, -2])),  # 0 and 1: the known bugs power_*_at_zero
         margin=lambda a, p: pole_margin(a, p) if p["p"] < 0 else math.inf,
     ),
     Op(
@@ -677,7 +681,14 @@ OPS: list[Op] = [
     Op("power", "{0} ** {1}", "{0} ** {1}", gen_broadcast(2, positive_first=True), positive="always"),
     Op("maximum", "ad.maximum({0}, {1})", "torch.maximum({0}, {1})", gen_broadcast(2), margin=apart),
     Op("minimum", "ad.minimum({0}, {1})", "torch.minimum({0}, {1})", gen_broadcast(2), margin=apart),
-    Op("where", _where(0), _where(1), gen_where, margin=where_margin),
+    Op("where", _where(0, CONDITIONS), _where(1, CONDITIONS), gen_where(CONDITIONS), margin=where_margin),
+    Op(
+        "where_any_all",
+        _where(0, REDUCED_CONDITIONS),
+        _where(1, REDUCED_CONDITIONS),
+        gen_where(REDUCED_CONDITIONS, ndim=1),
+        margin=where_margin,
+    ),
     reduction("sum", positive="args"),
     reduction("mean", positive="args"),
     reduction("var"),
@@ -889,6 +900,13 @@ OPS: list[Op] = [
         gen_any,
         known_bug="issue 11 case 10: d/dx x**0 at x = 0 is NaN (when fixed: add 0 to power_int's p)",
     ),
+    Op(
+        "power_one_at_zero",
+        "({0} - {0}) ** 1",
+        "({0} - {0}) ** 1",
+        gen_any,
+        known_bug="issue 11 case 10: d2/dx2 x**1 at x = 0 is NaN (when fixed: add 1 to power_int's p)",
+    ),
 ]
 OPS_BY_NAME = {op.name: op for op in OPS}
 
@@ -957,13 +975,17 @@ def generate(ch: Chooser, ops: Sequence[Op], max_steps: int, first: Op | None = 
     rank = ch.integer(0, 3)
     base = [ch.integer(1, 4) for _ in range(rank)]
     inputs = []
-    for _ in range(ch.integer(1, 3)):
+    for i in range(3):
+        if i and not ch.boolean():  # one more input?
+            break
         dims = base[ch.integer(0, rank) :]
         shape = tuple(1 if ch.integer(0, 3) == 0 else n for n in dims)
         inputs.append((shape, ch.boolean()))
     values = [Value(s, pos) for s, pos in inputs]
     steps: list[Step] = []
-    for k in range(ch.integer(1, max_steps)):
+    for k in range(max_steps):
+        if k and ch.integer(0, 4) == 0:  # one more step? (a flag per step: hypothesis can delete steps)
+            break
         for _ in range(20):
             op = first if (k == 0 and first is not None) else ch.choice(ops)
             picked = op.gen(ch, values)
