@@ -984,7 +984,7 @@ def generate(ch: Chooser, ops: Sequence[Op], max_steps: int, first: Op | None = 
     values = [Value(s, pos) for s, pos in inputs]
     steps: list[Step] = []
     for k in range(max_steps):
-        if k and ch.integer(0, 4) == 0:  # one more step? (a flag per step: hypothesis can delete steps)
+        if k and ch.integer(0, 7) == 0:  # one more step? (a flag per step: hypothesis can delete steps)
             break
         for _ in range(20):
             op = first if (k == 0 and first is not None) else ch.choice(ops)
