@@ -12,6 +12,12 @@ import autodiff as ad
 DEVICES = os.environ.get("AUTODIFF_TEST_DEVICES", "cpu,strict").split(",")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--long", action="store_true", help="tests/test_fuzz.py: thousands of random programs per device"
+    )
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "cpu_only: runs on the CPU device only")
 
