@@ -503,6 +503,18 @@ def gen_outer(ch, values):
     return ((a, b), {}) if size(values[a].shape) * size(values[b].shape) <= MAX_SIZE else None
 
 
+def gen_dot_nd(ch, values):
+    """NumPy's dot of N-D operands: a's last axis summed with b's second-to-last."""
+    a = _pick(ch, values, lambda v: len(v.shape) >= 1)
+    if a is None:
+        return None
+    b = _pick(ch, values, lambda v: len(v.shape) >= 2 and v.shape[-2] == values[a].shape[-1])
+    if b is None:
+        return None
+    shape = values[a].shape[:-1] + values[b].shape[:-2] + values[b].shape[-1:]
+    return None if size(shape) > MAX_SIZE else ((a, b), {})
+
+
 LETTERS = "abcdefgh"
 
 
@@ -628,6 +640,7 @@ OPS: list[Op] = [
     u("tanh", "ad.tanh({0})", "torch.tanh({0})"),
     u("sigmoid", "ad.sigmoid({0})", "torch.sigmoid({0})", positive="always"),
     u("softplus", "ad.softplus({0})", "torch.nn.functional.softplus({0}, threshold=40)", positive="always"),
+    u("log_sigmoid", "ad.log_sigmoid({0})", "torch.nn.functional.logsigmoid({0})"),
     u("relu", "ad.relu({0})", "torch.relu({0})", margin=from_zero),
     Op(
         "leaky_relu",
@@ -650,7 +663,7 @@ OPS: list[Op] = [
         "power_int",
         "{0} ** {p}",
         "{0} ** {p}",
-        with_params(gen_any, choose(p=[2, 3, -1, -2])),  # 0 and 1: the known bugs power_*_at_zero
+        with_params(gen_any, choose(p=[0, 1, 2, 3, -1, -2])),
         margin=lambda a, p: pole_margin(a, p) if p["p"] < 0 else math.inf,
     ),
     Op(
@@ -851,6 +864,8 @@ OPS: list[Op] = [
     ),
     Op("matmul", "{0} @ {1}", "{0} @ {1}", gen_matmul),
     Op("dot", "ad.dot({0}, {1})", "torch.dot({0}, {1})", gen_same_vector),
+    Op("dot_nd", "ad.dot({0}, {1})", "torch.tensordot({0}, {1}, dims=([-1], [-2]))", gen_dot_nd),
+    Op("setitem", "ad.setitem({0}, 0, {0}[-1] * 2)", "torch.cat([({0}[-1] * 2)[None], {0}[1:]])", gen_nd(1)),
     Op(
         "outer",
         "ad.outer({0}, {1})",
@@ -884,28 +899,24 @@ OPS: list[Op] = [
         "{0} * ad.astype({0}, 'int64')",
         "{0} * {0}.long()",
         margin=integer_margin,
-        known_bug="issue 11 case 5: astype(int) is differentiated as the identity",
     ),
     u(
         "sigmoid_far",
         "ad.sigmoid(-30.0 - {0} * {0})",
         "torch.sigmoid(-30.0 - {0} * {0})",
         positive="always",
-        known_bug="issue 11 case 7: sigmoid loses precision for negative inputs (-30: 1.7e-4 relative)",
     ),
     Op(
         "power_zero_at_zero",
         "({0} - {0}) ** 0",
         "({0} - {0}) ** 0",
         gen_any,
-        known_bug="issue 11 case 10: d/dx x**0 at x = 0 is NaN (when fixed: add 0 to power_int's p)",
     ),
     Op(
         "power_one_at_zero",
         "({0} - {0}) ** 1",
         "({0} - {0}) ** 1",
         gen_any,
-        known_bug="issue 11 case 10: d2/dx2 x**1 at x = 0 is NaN (when fixed: add 1 to power_int's p)",
     ),
 ]
 OPS_BY_NAME = {op.name: op for op in OPS}
