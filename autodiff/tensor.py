@@ -336,5 +336,10 @@ METHODS = (
 ).split()
 for _name in METHODS:
     setattr(Tensor, _name, _method(_name))
+# PyTorch's conveniences: view = reshape; clone = a differentiable copy in new memory; casts.
+Tensor.view = lambda self, *shape: ops.reshape(self, *shape)
+Tensor.clone = lambda self: self * 1
+Tensor.float = lambda self: ops.astype(self, "float32")
+Tensor.double = lambda self: ops.astype(self, "float64")
 
 from autodiff import ops  # noqa: E402  (operators above call into the op library)
