@@ -40,7 +40,7 @@ def identity(x: Tensor) -> Tensor:
 
 
 # erf to float64 accuracy from the engine's ops (checked against math.erf, relative error below
-# 1e-15): for |x| <= 2.5 the series of positive terms erf(x) = 2/sqrt(pi) e^{-x^2}
+# 1e-15): for |x| < 2.5 the series of positive terms erf(x) = 2/sqrt(pi) e^{-x^2}
 # sum_n (2 x^2)^n x / (1 3 5 ... (2n + 1)) (Abramowitz & Stegun 1964, 7.1.6), 35 terms; beyond,
 # Laplace's continued fraction erfc(x) = e^{-x^2} / sqrt(pi) / (x + (1/2) / (x + (2/2) / (x + ...)))
 # (A&S 7.1.14), 32 levels.  Each branch sees its input clipped to its range, so neither

@@ -542,8 +542,9 @@ def _accept_torch_names(fn: Any) -> Any:
     return wrapper
 
 
-for _name, _fn in list(globals().items()):
+for _name, _fn in list(globals().items()):  # the public ops (first argument the data) with an axis
     if inspect.isfunction(_fn) and _fn.__module__ == __name__ and not _name.startswith("_"):
-        if "axis" in inspect.signature(_fn).parameters:
+        _parameters = list(inspect.signature(_fn).parameters)
+        if "axis" in _parameters and _parameters[0] in ("x", "tensors"):
             globals()[_name] = _accept_torch_names(_fn)
 cat = concatenate  # PyTorch's name: ``ad.cat(tensors, dim=0)``
