@@ -3,8 +3,8 @@
 ``autodiff train`` command calls :func:`train_classifier`.
 
 Defaults depend on the data set and model (:func:`defaults`): for MNIST-1D they are those of
-its reference implementation (Greydanus 2020: Adam, learning rate 0.01, batches of 100, 6000
-steps = 150 epochs; logistic regression, an MLP 40-100-100-10, a CNN of three 1-D convolutions
+its reference implementation (Greydanus 2020: raw signals, Adam, learning rate 0.01, batches of
+100, 6000 steps = 150 epochs; logistic regression, an MLP 40-100-100-10, a CNN of three 1-D convolutions
 with 25 channels, a bidirectional GRU with 6 hidden units read at every step).
 """
 
@@ -38,8 +38,8 @@ MODELS = ("logistic", "mlp", "cnn", "gru")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 CHECKPOINT = "checkpoint.npz"
 
-_GENERIC = dict(epochs=30, lr=0.1, optimizer="sgd", batch_size=32)
-_MNIST1D = dict(epochs=150, lr=0.01, optimizer="adam", batch_size=100)
+_GENERIC = dict(epochs=30, lr=0.1, optimizer="sgd", batch_size=32, standardize=True)
+_MNIST1D = dict(epochs=150, lr=0.01, optimizer="adam", batch_size=100, standardize=False)
 _ARCHS = {
     "digits": {"mlp": [64, 128, 10], "cnn": [16, 32, 10], "logistic": [64, 10]},
     "mnist1d": {"logistic": [40, 10], "mlp": [40, 100, 100, 10], "cnn": [25, 25, 25, 10], "gru": [6, 10]},
@@ -47,7 +47,8 @@ _ARCHS = {
 
 
 def defaults(data: str, model: str) -> dict[str, Any]:
-    """The training defaults (arch, epochs, lr, optimizer, batch_size) for a data set and model."""
+    """The training defaults (arch, epochs, lr, optimizer, batch_size, standardize) for a data set
+    and model."""
     base = _MNIST1D if data == "mnist1d" else _GENERIC
     return {**base, "arch": _ARCHS.get(data, {}).get(model, [64, 128, 10])}
 
@@ -206,7 +207,7 @@ def train_classifier(
     weight_decay: float = 0.0,
     batch_size: int | None = None,
     seed: int = 0,
-    standardize: bool = True,
+    standardize: bool | None = None,
     root: str | None = None,
     dtype: str = "float32",
     out: str | Path | None = None,
@@ -220,7 +221,8 @@ def train_classifier(
     ``curves.png`` there.  The seed fixes the initial weights and the shuffling.
     ``standardize`` maps inputs to ``(x - mean) / max(std, 0.1)`` with the training set's
     per-feature statistics (recorded in the metrics as ``input_mean`` / ``input_scale``: apply
-    them before using the model; ``nn.data`` itself does not standardise).
+    them before using the model; ``nn.data`` itself does not standardise); the default is to
+    standardise, except MNIST-1D, whose reference implementation trains on the raw signals.
 
     ``resume``: the folder of an earlier run; its saved configuration is used (``epochs`` may
     set a new total), and training continues after its last completed epoch exactly as if it

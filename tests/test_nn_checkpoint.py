@@ -129,6 +129,7 @@ def test_mnist1d_defaults_run(model):
     metrics = experiments.train_classifier(data="mnist1d", model=model, epochs=1, progress=False)
     config = metrics["config"]
     assert (config["optimizer"], config["lr"], config["batch_size"]) == ("adam", 0.01, 100)
+    assert config["standardize"] is False and "input_mean" not in metrics  # raw, as the reference
     assert metrics["parameters"] == PUBLISHED[model]
     assert metrics["train_examples"] == 4000 and metrics["test_examples"] == 1000
     assert metrics["test_accuracy"] > 0.15
