@@ -63,7 +63,7 @@ def save_checkpoint(
         meta["scheduler"] = scheduler.state_dict()
     for name, generator in {**(generators or {}), "default": ad_random.default_generator}.items():
         meta["generators"][name] = generator.numpy().bit_generator.state
-    arrays[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    arrays[_META] = ad.tensor(list(json.dumps(meta).encode()), dtype="uint8", device="cpu").numpy()
     return save(_Archive(arrays), path)
 
 
