@@ -77,6 +77,9 @@ def seed(value: int) -> None:
     default_generator = Generator(value)
 
 
+manual_seed = seed  # PyTorch's name
+
+
 def resolve(seed: int | None = None, generator: Generator | None = None) -> Generator:
     """The generator to use: an explicit one, a fresh one from ``seed``, or the default."""
     if generator is not None:

@@ -375,3 +375,8 @@ METHODS = (
 ).split()
 for _name in METHODS:
     setattr(Tensor, _name, _method(_name))
+# PyTorch's conveniences: view = reshape; clone = a differentiable copy in new memory; casts.
+Tensor.view = lambda self, *shape: plugins.ops.reshape(self, *shape)
+Tensor.clone = lambda self: self * 1
+Tensor.float = lambda self: plugins.ops.astype(self, "float32")
+Tensor.double = lambda self: plugins.ops.astype(self, "float64")

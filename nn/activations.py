@@ -58,10 +58,19 @@ class Softplus(Module):
 
 
 class GELU(Module):
-    """x Phi(x) in its tanh approximation (PyTorch's ``GELU(approximate="tanh")``)."""
+    """x Phi(x), exact (erf), or in its tanh approximation with ``approximate="tanh"``."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', not {approximate!r}")
+        self.approximate = approximate
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x)
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
 
 
 class Identity(Module):

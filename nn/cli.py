@@ -61,24 +61,36 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--data", choices=DATASETS, default="digits", help="data set (default: digits)")
     parser.add_argument("--root", help="folder of the IDX files for mnist / fashion-mnist")
     parser.add_argument(
-        "--model", choices=MODELS, default="mlp", help="mlp, or cnn (arch = channels..., classes)"
+        "--model",
+        choices=MODELS,
+        default="mlp",
+        help="mlp, logistic, cnn (arch = channels..., classes) or gru (arch = hidden, classes)",
     )
-    parser.add_argument("--arch", type=_sizes, default=[64, 128, 10], help="layer sizes, e.g. 64,128,10")
+    parser.add_argument(
+        "--arch", type=_sizes, help="layer sizes, e.g. 64,128,10 (default: per data set and model)"
+    )
     parser.add_argument("--activation", choices=ACTIVATION_MODULES, default="relu")
-    parser.add_argument("--epochs", type=int_at_least(1), default=30)
-    parser.add_argument("--lr", type=_in(0, math.inf, low_open=True), default=0.1)
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    parser.add_argument("--epochs", type=int_at_least(1), help="default: 30 (mnist1d: 150)")
+    parser.add_argument("--lr", type=_in(0, math.inf, low_open=True), help="default: 0.1 (mnist1d: 0.01)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="default: sgd (mnist1d: adam)")
     parser.add_argument("--momentum", type=_in(0, 1), default=0.0)
     parser.add_argument("--weight-decay", type=_in(0, math.inf), default=0.0)
-    parser.add_argument("--batch-size", type=int_at_least(1), default=32)
+    parser.add_argument("--batch-size", type=int_at_least(1), help="default: 32 (mnist1d: 100)")
     parser.add_argument("--seed", type=int_at_least(0), default=0, help="fixes initial weights and shuffling")
     parser.add_argument(
-        "--no-standardize", action="store_true", help="keep raw inputs (default: standardise per feature)"
+        "--no-standardize",
+        action="store_true",
+        help="keep raw inputs (default: standardise per feature, except mnist1d, raw as in its reference)",
     )
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--out", help="folder for model.npz, metrics.json and curves.png")
     parser.add_argument("--force", action="store_true", help="overwrite an earlier run's results in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run saved in DIR (its checkpoint.npz and configuration; --epochs sets the total)",
+    )
     parser.set_defaults(func=run_train)
     return parser
 
@@ -111,7 +123,8 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"autodiff train: {error}", file=sys.stderr)
         return 1
     summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_time_s", "parameters")}
-    print(json.dumps({**summary, **({"out": args.out} if args.out else {})}, indent=2))
+    out = args.out or args.resume
+    print(json.dumps({**summary, **({"out": out} if out else {})}, indent=2))
     return 0
 
 
@@ -128,11 +141,12 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         weight_decay=args.weight_decay,
         batch_size=args.batch_size,
         seed=args.seed,
-        standardize=not args.no_standardize,
+        standardize=False if args.no_standardize else None,
         root=args.root,
         dtype=args.dtype,
         out=args.out,
         progress=not args.no_progress,
+        resume=args.resume,
     )
 
 

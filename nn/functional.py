@@ -22,7 +22,6 @@ from autodiff.tensor import Tensor
 relu = ad.relu
 tanh = ad.tanh
 sigmoid = ad.sigmoid
-gelu = ad.gelu  # tanh approximation (PyTorch's approximate="tanh")
 softmax = ad.softmax
 log_softmax = ad.log_softmax
 
@@ -38,6 +37,62 @@ def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
 
 def identity(x: Tensor) -> Tensor:
     return x
+
+
+# erf to float64 accuracy from the engine's ops (checked against math.erf, relative error below
+# 1e-15): for |x| < 2.5 the series of positive terms erf(x) = 2/sqrt(pi) e^{-x^2}
+# sum_n (2 x^2)^n x / (1 3 5 ... (2n + 1)) (Abramowitz & Stegun 1964, 7.1.6), 35 terms; beyond,
+# Laplace's continued fraction erfc(x) = e^{-x^2} / sqrt(pi) / (x + (1/2) / (x + (2/2) / (x + ...)))
+# (A&S 7.1.14), 32 levels.  Each branch sees its input clipped to its range, so neither
+# overflows and the gradient of the unused branch is exactly zero.
+_ERF_CUT = 2.5
+_ERF_SERIES = [1 / math.prod(range(1, 2 * n + 2, 2)) for n in range(35)]
+_ERFC_LEVELS = 32
+
+
+def _erf_series(x: Tensor) -> Tensor:
+    a = 2 * x * x
+    s = a * _ERF_SERIES[-1] + _ERF_SERIES[-2]
+    for c in reversed(_ERF_SERIES[:-2]):
+        s = s * a + c
+    return (2 / math.sqrt(math.pi)) * x * ad.exp(-x * x) * s
+
+
+def _erfc_fraction(x: Tensor) -> Tensor:
+    t = x
+    for k in range(_ERFC_LEVELS, 0, -1):
+        t = x + (k / 2) / t
+    return ad.exp(-x * x) / (math.sqrt(math.pi) * t)
+
+
+def _erf_parts(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(|x| < cut, the series at x clipped to [-cut, cut], erfc(max(|x|, cut)))."""
+    inside = ad.abs(x) < _ERF_CUT
+    return inside, _erf_series(ad.clip(x, -_ERF_CUT, _ERF_CUT)), _erfc_fraction(ad.clip(ad.abs(x), _ERF_CUT))
+
+
+def erf(x: Tensor) -> Tensor:
+    """The error function erf(x) = 2/sqrt(pi) int_0^x e^{-t^2} dt to float64 accuracy."""
+    inside, series, tail = _erf_parts(x)
+    return ad.where(inside, series, ad.sign(x) * (1 - tail))
+
+
+def erfc(x: Tensor) -> Tensor:
+    """1 - erf(x); beyond x = 2.5 from the continued fraction, so the right tail keeps its
+    relative accuracy (about 1e-16 x^2 there, from rounding x^2 in e^{-x^2}; 1e-12 or better
+    below)."""
+    inside, series, tail = _erf_parts(x)
+    return ad.where(inside, 1 - series, ad.where(x > 0, tail, 2 - tail))
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU x Phi(x) = x/2 erfc(-x / sqrt(2)) (Hendrycks & Gimpel 2016), exact; ``approximate=
+    "tanh"``: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).  PyTorch's ``gelu``."""
+    if approximate == "tanh":
+        return ad.gelu(x)
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
+    return 0.5 * x * erfc(x * (-1 / math.sqrt(2)))
 
 
 def _channels(param: Tensor, trailing: int) -> Tensor:
@@ -121,6 +176,70 @@ def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
 def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """The mean over each window (zero padding included in the count, as PyTorch's default)."""
     return _pool("avg_pool2d", ad.mean, x, kernel_size, stride, padding, 0.0)
+
+
+def _single(value: Any, name: str, what: str, minimum: int) -> int:
+    """``3`` or ``(3,)`` -> 3; anything else, or below ``minimum``, is refused."""
+    v = value[0] if isinstance(value, tuple | list) and len(value) == 1 else value
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise ValueError(f"{name}: {what} must be an int >= {minimum}, got {value!r}")
+    return v
+
+
+def conv1d(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0
+) -> Tensor:
+    """1-D cross-correlation (PyTorch's conv1d): x (N, C, L), W (O, C, k) -> (N, O, L_out) with
+    ``out[n, o, l] = sum_{c, j} W[o, c, j] x[n, c, stride l + j - padding] + b[o]``, computed as
+    :func:`conv2d` of (N, C, 1, L) with the kernel (1, k)."""
+    if x.ndim != 3:
+        raise ValueError(f"conv1d: expected an input (N, C, L), got shape {x.shape}")
+    stride, padding = _single(stride, "conv1d", "stride", 1), _single(padding, "conv1d", "padding", 0)
+    out = conv2d(ad.expand_dims(x, -2), ad.expand_dims(weight, -2), bias, (1, stride), (0, padding))
+    return ad.squeeze(out, -2)
+
+
+def _pool1d(function: Any, x: Tensor, kernel_size: Any, stride: Any, padding: Any) -> Tensor:
+    """A 2-D pooling of (N, C, 1, L) with the window (1, k)."""
+    name = function.__name__.replace("2d", "1d")
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected an input (N, C, L), got shape {x.shape}")
+    k = _single(kernel_size, name, "kernel_size", 1)
+    s = k if stride is None else _single(stride, name, "stride", 1)
+    p = _single(padding, name, "padding", 0)
+    return ad.squeeze(function(ad.expand_dims(x, -2), (1, k), (1, s), (0, p)), -2)
+
+
+def max_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The maximum over each window of x (N, C, L) (padding counts as -inf)."""
+    return _pool1d(max_pool2d, x, kernel_size, stride, padding)
+
+
+def avg_pool1d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The mean over each window of x (N, C, L) (zero padding included in the count)."""
+    return _pool1d(avg_pool2d, x, kernel_size, stride, padding)
+
+
+def layer_norm(
+    x: Tensor,
+    normalized_shape: tuple[int, ...],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` with the mean and (biased) variance of
+    each example over its last ``len(normalized_shape)`` axes (Ba et al. 2016); weight and bias
+    of ``normalized_shape``."""
+    k = len(normalized_shape)
+    if tuple(x.shape[x.ndim - k :]) != tuple(normalized_shape) or x.ndim < k:
+        raise ValueError(f"layer_norm: input shape {x.shape} does not end with {tuple(normalized_shape)}")
+    axes = tuple(range(-k, 0))
+    mean = ad.mean(x, axis=axes, keepdims=True)
+    centred = x - mean
+    out = centred / ad.sqrt(ad.mean(centred * centred, axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
 
 
 def batch_norm(

@@ -1,5 +1,5 @@
-"""Layers with parameters or state: Linear, Conv2d, BatchNorm1d, pooling, Flatten, Dropout,
-and the residual block.
+"""Layers with parameters or state: Linear, Conv1d, Conv2d, BatchNorm1d/2d, LayerNorm, pooling,
+Flatten, Dropout, and the residual block.
 
 Each layer's default initialisation is PyTorch's (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
 weights and biases), drawn from ``generator`` (the default generator when None).
@@ -81,9 +81,11 @@ class Linear(Module):
         return f"{sizes}, bias={self.bias is not None}{ntk}"
 
 
-class Conv2d(Module):
-    """2-D convolution (cross-correlation) of (N, C_in, H, W) into (N, C_out, oh, ow), by im2col
-    and one matrix product; weight (C_out, C_in, kh, kw), bias (C_out,)."""
+class _Conv(Module):
+    """Shared by Conv1d and Conv2d: ``geometry`` checks sizes (an int, or a pair for 2-D)."""
+
+    geometry = staticmethod(pair)
+    function = staticmethod(F.conv2d)
 
     def __init__(
         self,
@@ -98,12 +100,14 @@ class Conv2d(Module):
         device: str | None = None,
     ):
         super().__init__()
-        check_sizes("Conv2d", in_channels=in_channels, out_channels=out_channels)
+        name = type(self).__name__
+        check_sizes(name, in_channels=in_channels, out_channels=out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size", 1)
-        self.stride = pair(stride, "Conv2d", "stride", 1)
-        self.padding = pair(padding, "Conv2d", "padding", 0)
-        self.weight = _empty(out_channels, in_channels, *self.kernel_size, dtype=dtype, device=device)
+        self.kernel_size = self.geometry(kernel_size, name, "kernel_size", 1)
+        self.stride = self.geometry(stride, name, "stride", 1)
+        self.padding = self.geometry(padding, name, "padding", 0)
+        kernel = self.kernel_size if isinstance(self.kernel_size, tuple) else (self.kernel_size,)
+        self.weight = _empty(out_channels, in_channels, *kernel, dtype=dtype, device=device)
         self.bias = _empty(out_channels, dtype=dtype, device=device) if bias else None
         self.reset_parameters(generator)
 
@@ -114,7 +118,7 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound, generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return self.function(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         return (
@@ -123,15 +127,29 @@ class Conv2d(Module):
         )
 
 
+class Conv1d(_Conv):
+    """1-D convolution (cross-correlation) of (N, C_in, L) into (N, C_out, L_out), by im2col
+    and one matrix product; weight (C_out, C_in, k), bias (C_out,)."""
+
+    geometry = staticmethod(F._single)
+    function = staticmethod(F.conv1d)
+
+
+class Conv2d(_Conv):
+    """2-D convolution (cross-correlation) of (N, C_in, H, W) into (N, C_out, oh, ow), by im2col
+    and one matrix product; weight (C_out, C_in, kh, kw), bias (C_out,)."""
+
+
 class _Pool2d(Module):
+    geometry = staticmethod(pair)
     function = staticmethod(F.max_pool2d)
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
         super().__init__()
         name = type(self).__name__
-        self.kernel_size = pair(kernel_size, name, "kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else pair(stride, name, "stride", 1)
-        self.padding = pair(padding, name, "padding", 0)
+        self.kernel_size = self.geometry(kernel_size, name, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else self.geometry(stride, name, "stride", 1)
+        self.padding = self.geometry(padding, name, "padding", 0)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.function(x, self.kernel_size, self.stride, self.padding)
@@ -150,6 +168,21 @@ class AvgPool2d(_Pool2d):
     function = staticmethod(F.avg_pool2d)
 
 
+class _Pool1d(_Pool2d):
+    geometry = staticmethod(F._single)
+    function = staticmethod(F.max_pool1d)
+
+
+class MaxPool1d(_Pool1d):
+    """The maximum over each window (N, C, L) -> (N, C, L_out)."""
+
+
+class AvgPool1d(_Pool1d):
+    """The mean over each window (N, C, L) -> (N, C, L_out)."""
+
+    function = staticmethod(F.avg_pool1d)
+
+
 class Flatten(Module):
     """Merge axes ``start_dim..end_dim`` (by default all but the batch axis)."""
 
@@ -164,12 +197,14 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-class BatchNorm1d(Module):
-    """Batch normalisation of (N, C) or (N, C, L) over the batch (and length) axes:
+class _BatchNorm(Module):
+    """Batch normalisation over every axis but the channel axis 1 (Ioffe & Szegedy 2015):
     ``(x - mean) / sqrt(var + eps) * weight + bias``.  Training uses the batch statistics and
     updates the running ones (``running = (1 - momentum) running + momentum batch``, unbiased
     variance); evaluation uses the running ones, so examples are then independent (and
     per-example gradients by ``ad.vmap`` are those of the layer on one example)."""
+
+    shapes: tuple[str, ...] = ()  # the accepted input shapes, C standing for num_features
 
     def __init__(
         self,
@@ -188,19 +223,18 @@ class BatchNorm1d(Module):
         self.register_buffer("running_var", ad.ones(num_features, dtype=dtype, device=device))
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+        name = type(self).__name__
+        if x.ndim not in [shape.count(",") + 1 for shape in self.shapes] or x.shape[1] != self.num_features:
+            expected = " or ".join(shape.replace("C", str(self.num_features)) for shape in self.shapes)
             raise ValueError(
-                f"BatchNorm1d({self.num_features}): expected an input (N, {self.num_features}) or "
-                f"(N, {self.num_features}, L), got shape {x.shape}"
+                f"{name}({self.num_features}): expected an input {expected}, got shape {x.shape}"
             )
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.eps)
-        axes = (0,) if x.ndim == 2 else (0, 2)
-        count = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        axes = (0, *range(2, x.ndim))
+        count = math.prod(x.shape[a] for a in axes)
         if count < 2:
-            raise ValueError(
-                f"BatchNorm1d: training needs more than one value per channel, got shape {x.shape}"
-            )
+            raise ValueError(f"{name}: training needs more than one value per channel, got shape {x.shape}")
         mean, var = ad.mean(x, axis=axes), ad.var(x, axis=axes)
         with no_grad():
             m = self.momentum
@@ -212,6 +246,47 @@ class BatchNorm1d(Module):
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"
         )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) over the batch (and length) axes."""
+
+    shapes = ("(N, C)", "(N, C, L)")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of images (N, C, H, W) over the batch and spatial axes."""
+
+    shapes = ("(N, C, H, W)",)
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the last axes ``normalized_shape`` of each example (Ba et al.
+    2016), the same in training and evaluation; elementwise weight (ones) and bias (zeros)."""
+
+    def __init__(
+        self,
+        normalized_shape: Any,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype: Any = None,
+        device: str | None = None,
+    ):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if not shape or not all(isinstance(n, int) and n >= 1 for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
+        self.normalized_shape, self.eps = shape, eps
+        affine = elementwise_affine
+        self.weight = Parameter(ad.ones(*shape, dtype=dtype, device=device)) if affine else None
+        self.bias = _empty(*shape, dtype=dtype, device=device) if affine and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
 
 
 class Dropout(Module):

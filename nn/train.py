@@ -17,6 +17,7 @@ from autodiff import backend
 from autodiff.tensor import Tensor
 from nn import functional as F
 from nn.module import Module
+from nn.optim.lr_scheduler import ReduceLROnPlateau
 
 
 class StopTraining(Exception):
@@ -67,6 +68,29 @@ class History:
     def to_dict(self) -> dict[str, list[Any]]:
         """Column form, for JSON: ``{"loss": [...], "accuracy": [...], ...}``."""
         return {key: self[key] for key in self.keys()}
+
+    def plot(self, title: str = "") -> Any:
+        """Loss (log scale) and accuracy per epoch, training and held-out when recorded, as a
+        ``matplotlib.figure.Figure`` made without pyplot (the backend is left alone: save it with
+        ``fig.savefig``, or show it in a notebook)."""
+        from matplotlib.figure import Figure
+
+        columns = self.to_dict()
+        fig = Figure(figsize=(10, 4))
+        axes = fig.subplots(1, 2)
+        for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+            for prefix, label in (("", "train (running)"), ("val_", "held out")):
+                if prefix + key in columns:
+                    ax.plot(columns["epoch"], columns[prefix + key], marker=".", label=label)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(key)
+            ax.grid(alpha=0.3)
+            if ax.lines:
+                ax.legend()
+        axes[0].set_yscale("log")
+        fig.suptitle(title)
+        fig.tight_layout()
+        return fig
 
     def __repr__(self) -> str:
         last = ", ".join(
@@ -136,13 +160,17 @@ def fit(
     callbacks: Sequence[Callback | Callable] = (),
     scheduler: Any = None,
     progress: bool = True,
+    initial_epoch: int = 0,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader`` (batches ``(*inputs, target)``).
 
     Each record holds ``epoch``, ``loss`` (mean over examples of the mini-batch losses),
     ``accuracy`` (class-index targets), ``grad_norm`` (mean over steps of the global gradient
     norm), ``lr``, ``time`` (seconds), ``val_loss``/``val_accuracy`` with a ``val_loader``, and
-    what callbacks return.  ``scheduler.step()`` runs once per epoch.  A callback raising
+    what callbacks return.  ``scheduler.step()`` runs once per epoch (``ReduceLROnPlateau`` is
+    given ``val_loss``, or the training loss without a ``val_loader``).  ``initial_epoch``: the
+    epochs already done (after resuming from a checkpoint): training runs epochs
+    ``initial_epoch + 1 .. epochs``.  A callback raising
     :class:`StopTraining` ends training early; the history so far is returned.
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
@@ -151,12 +179,12 @@ def fit(
     params = list(model.parameters())
     history = History()
     steps = len(train_loader) if hasattr(train_loader, "__len__") else 0
-    bar = _progress(epochs * steps, progress)
+    bar = _progress(max(epochs - initial_epoch, 0) * steps, progress)
     step = 0
     try:
         for hook in hooks:
             hook.on_train_begin(model)
-        for epoch in range(epochs):
+        for epoch in range(initial_epoch, epochs):
             model.train()
             start = time.perf_counter()
             total = correct = grad_norms = None
@@ -203,10 +231,12 @@ def fit(
                     f"fit: the training loss is {record['loss']} in epoch {epoch + 1}: training diverged; "
                     "lower the learning rate"
                 )
-            if scheduler is not None:
-                scheduler.step()
             if val_loader is not None:
                 record.update({f"val_{k}": v for k, v in evaluate(model, loss_fn, val_loader).items()})
+            if isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(record.get("val_loss", record["loss"]))
+            elif scheduler is not None:
+                scheduler.step()
             record["time"] = time.perf_counter() - start
             try:
                 for hook in hooks:

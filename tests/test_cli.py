@@ -287,7 +287,7 @@ MISTAKES = [
     (["--arch", "2,16,5"], "the architecture ends with 5 outputs but the data has 2 classes"),
     (["--data", "digits", "--arch", "64,16,5"], "ends with 5 outputs but the data has 10 classes"),
     (["--arch", "3,16,2"], "the architecture starts with 3 inputs"),
-    (["--model", "cnn", "--arch", "4,2"], "data 'moons' has no images: use the mlp model"),
+    (["--model", "cnn", "--arch", "4,2"], "data 'moons' has no images: use the mlp or logistic model"),
     (["--arch", "2,1000000,1000000,2"], "GiB but"),
     (["--out", "{tmp}/file"], "--out {tmp}/file is a file"),
     (["--out", "{tmp}/file/run"], "--out: cannot write {tmp}/file/run/model.npz"),

@@ -56,6 +56,8 @@ FUZZED = [op for op in fuzzlib.OPS if not op.known_bug]
 KNOWN_BUGS = [op for op in fuzzlib.OPS if op.known_bug]
 
 # Primitives no program exercises, with the reason.
+# The library's primitives (tests declare a few of their own, e.g. a deliberately wrong rule).
+LIBRARY = {name for name, p in PRIMITIVES.items() if p.forward.__module__.startswith("autodiff.")}
 NOT_FUZZED = {
     "to_device": "moves data between devices; a program runs on one device (tests/test_backend.py)",
 }
@@ -145,9 +147,9 @@ def test_every_primitive_and_gradcheck_entry_is_fuzzed(monkeypatch):
     for seed in range(60):  # rounds of one program per op, until every primitive was called
         for op in fuzzlib.OPS:
             fuzzlib.derivatives(fuzzlib.generate(fuzzlib.Chooser(seed=seed), [op], 1, first=op))
-        if not set(PRIMITIVES) - seen - set(NOT_FUZZED):
+        if not LIBRARY - seen - set(NOT_FUZZED):
             break
-    assert sorted(set(PRIMITIVES) - seen - set(NOT_FUZZED)) == []
+    assert sorted(LIBRARY - seen - set(NOT_FUZZED)) == []
     assert sorted(set(NOT_FUZZED) & seen) == []
     table = [
         *gradcheck_table.UNARY,

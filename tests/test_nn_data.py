@@ -163,6 +163,7 @@ def test_mnist1d_needs_its_package(monkeypatch):
 
 def test_mnist1d_is_generated_locally():
     pytest.importorskip("mnist1d")
-    train, test = nn.data.mnist1d(seed=42)  # the package's standard data set: 4000 / 1000 signals
+    train, test = nn.data.mnist1d()  # the package's standard data set: 4000 / 1000 signals
     assert train.tensors[0].shape == (4000, 40) and len(test) == 1000
+    np.testing.assert_array_equal(train.tensors[0].numpy(), nn.data.mnist1d(seed=42)[0].tensors[0].numpy())
     assert sorted(set(train.tensors[1].numpy().tolist())) == list(range(10))

@@ -1,6 +1,8 @@
 """Every layer: first- and second-order gradient checks with respect to inputs and parameters
 (float64, reverse and forward mode), values against PyTorch, per-example gradients by vmap, builders."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -69,7 +71,36 @@ LAYERS = {
     "softplus": (lambda: nn.Softplus(beta=2.0), (2, 3), None),
     "gelu": (lambda: nn.GELU(), (2, 3), None),
     "identity": (lambda: nn.Identity(), (2, 3), None),
+    "gelu_exact": (lambda: nn.GELU(), (2, 3), lambda a: a * 2),
+    "gelu_exact_tails": (lambda: nn.GELU(), (2, 3), lambda a: np.sign(a) * (2.6 + np.abs(a))),
+    "conv1d": (lambda: nn.Conv1d(2, 2, 3, stride=2, padding=1, generator=GEN(0)), (2, 2, 5), None),
+    "max_pool1d": (lambda: nn.MaxPool1d(3, stride=2, padding=1), (1, 2, 5), distinct),
+    "avg_pool1d": (lambda: nn.AvgPool1d(2), (1, 2, 4), None),
+    "batch_norm2d_train": (lambda: nn.BatchNorm2d(2), (2, 2, 2, 2), None),
+    "layer_norm": (lambda: _affine(nn.LayerNorm((2, 3))), (2, 2, 3), None),
+    "rnn": (lambda: _Outputs(nn.RNN(2, 2, bidirectional=True, generator=GEN(0))), (3, 2, 2), None),
+    "gru": (lambda: _Outputs(nn.GRU(2, 2, batch_first=True, generator=GEN(0))), (2, 3, 2), None),
 }
+
+
+class _Outputs(nn.Module):
+    """A recurrent layer's output sequence and last states as one (N, features) tensor."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        out, h = self.rnn(x)
+        out = out if self.rnn.batch_first else ad.swapaxes(out, 0, 1)
+        return ad.concatenate([ad.flatten(out, 1), ad.flatten(ad.swapaxes(h, 0, 1), 1)], axis=1)
+
+
+def _affine(layer):
+    with ad.no_grad():
+        layer.weight.copy_(make(layer.weight.shape, seed=8))
+        layer.bias.copy_(make(layer.bias.shape, seed=9))
+    return layer
 
 
 def _evaluated_batch_norm():
@@ -129,7 +160,8 @@ def test_layers_match_torch():
     v = make((5, 3), seed=1)
     tv = torch.tensor(v.numpy())
     acts = [
-        (nn.GELU(), tn.GELU(approximate="tanh")),
+        (nn.GELU(), tn.GELU()),
+        (nn.GELU("tanh"), tn.GELU(approximate="tanh")),
         (nn.Softplus(2.0), tn.Softplus(beta=2.0)),
         (nn.LeakyReLU(0.2), tn.LeakyReLU(0.2)),
         (nn.Sigmoid(), tn.Sigmoid()),
@@ -139,6 +171,42 @@ def test_layers_match_torch():
     bn, tbn = nn.BatchNorm1d(3), tn.BatchNorm1d(3).double()
     np.testing.assert_allclose(bn(v).numpy(), tbn(tv).detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(bn.running_var.numpy(), tbn.running_var.numpy(), rtol=1e-12)
+
+
+def test_per_sample_gradients_of_the_new_layers():
+    """Per-example gradients of Conv1d, LayerNorm and GRU by vmap, as for the other layers."""
+    net = nn.Sequential(
+        nn.Conv1d(1, 2, 3, padding=1, generator=GEN(0)),
+        nn.LayerNorm(4),
+        _Outputs(nn.GRU(4, 2, batch_first=True, generator=GEN(1))),
+    )
+    _affine(net[1])
+    assert_per_sample_gradients(net, make((3, 1, 4), seed=5))
+
+
+def test_erf_to_float64_accuracy():
+    """erf from the engine's ops against math.erf on a grid (relative 1e-15), erfc in the tails,
+    and erf' = 2/sqrt(pi) e^{-x^2}."""
+    grid = np.linspace(-6, 6, 2401)
+    x = ad.tensor(grid, requires_grad=True)
+    erf = F.erf(x)
+    want = np.array([math.erf(v) for v in grid])
+    nonzero = want != 0
+    assert np.max(np.abs(erf.numpy() - want)[nonzero] / np.abs(want[nonzero])) < 1.5e-15
+    tail = np.linspace(2.5, 26, 300)
+    want_c = np.array([math.erfc(v) for v in tail])
+    assert np.max(np.abs(F.erfc(ad.tensor(tail)).numpy() - want_c) / want_c) < 1e-13  # exp(-x^2) rounding
+    ad.sum(erf).backward()
+    np.testing.assert_allclose(
+        x.grad.numpy(), 2 / np.sqrt(np.pi) * np.exp(-(grid**2)), rtol=1e-11, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        nn.GELU()(ad.tensor(grid)).numpy(),
+        grid / 2 * (1 + np.array([math.erf(v / math.sqrt(2)) for v in grid])),
+        atol=1e-15,
+    )
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        nn.GELU("fast")
 
 
 def test_default_init_is_pytorch_uniform():
@@ -163,11 +231,10 @@ def per_sample_net():
     return net.eval()
 
 
-def test_per_sample_gradients_by_vmap_equal_one_example_at_a_time():
-    """The layers know nothing of per-example parameters: vmap gives each example its own copy."""
-    net = per_sample_net()
-    n = 3
-    x = make((n, 1, 4, 4), seed=5)
+def assert_per_sample_gradients(net, x):
+    """Per-example gradients by vmap (the layers know nothing of per-example parameters: vmap
+    gives each example its own copy) equal the gradients of each example alone."""
+    n = len(x)
     names = [name for name, _ in net.named_parameters()]
 
     def loss(xi, *params):
@@ -185,6 +252,10 @@ def test_per_sample_gradients_by_vmap_equal_one_example_at_a_time():
         for g, (name, p) in zip(per_example, net.named_parameters(), strict=True):
             assert g.shape == (n,) + p.shape, name
             np.testing.assert_allclose(g.numpy()[i], p.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_per_sample_gradients_equal_one_example_at_a_time():
+    assert_per_sample_gradients(per_sample_net(), make((3, 1, 4, 4), seed=5))
 
 
 def test_vmap_of_jacrev_gives_the_parameter_jacobian():

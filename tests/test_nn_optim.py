@@ -168,3 +168,36 @@ def test_follows_pytorch_for_20_steps(name):
         ref_opt.step()
         for (key, p), q in zip(model.named_parameters(), ref.parameters(), strict=True):
             np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=0, atol=1e-10, err_msg=key)
+
+
+def test_clipping_known_answers():
+    p, q = nn.Parameter(ad.zeros(2)), nn.Parameter(ad.zeros(1))
+    p.grad, q.grad = ad.tensor([3.0, 0.0]), ad.tensor([4.0])
+    total = nn.utils.clip_grad_norm_([p, q], 1.0)  # ||(3, 0, 4)|| = 5
+    assert total.item() == 5.0
+    np.testing.assert_allclose(p.grad.numpy(), [3 / (5 + 1e-6), 0.0], rtol=1e-15)
+    nn.utils.clip_grad_value_([p, q], 0.7)
+    np.testing.assert_array_equal(q.grad.numpy(), [0.7])
+    assert nn.utils.clip_grad_norm_(p, 10.0).item() == pytest.approx(0.6, rel=1e-5)  # below: unchanged
+    np.testing.assert_allclose(p.grad.numpy(), [3 / (5 + 1e-6), 0.0], rtol=1e-15)
+
+
+def test_checkpoint_round_trip_on_the_device(tmp_path):
+    model = nn.MLP([3, 4, 2], generator=ad.random.Generator(0))
+    opt = nn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = nn.optim.lr_scheduler.ExponentialLR(opt, 0.5)
+    for _ in range(2):
+        opt.zero_grad()
+        ad.sum(model(ad.ones(5, 3)) ** 2).backward()
+        opt.step()
+        sched.step()
+    nn.save_checkpoint(tmp_path / "c.npz", model, opt, sched)
+    fresh = nn.MLP([3, 4, 2], generator=ad.random.Generator(1))
+    fresh_opt = nn.optim.SGD(fresh.parameters(), lr=1.0, momentum=0.9)
+    fresh_sched = nn.optim.lr_scheduler.ExponentialLR(fresh_opt, 0.9)
+    nn.load_checkpoint(tmp_path / "c.npz", fresh, fresh_opt, fresh_sched)
+    assert fresh_opt.param_groups[0]["lr"] == pytest.approx(0.025) and fresh_sched.t == 2
+    for (name, p), q in zip(model.named_parameters(), fresh.parameters(), strict=True):
+        np.testing.assert_array_equal(q.numpy(), p.numpy(), err_msg=name)
+        buffers = [ad.tensor(o.state[t]["momentum_buffer"]).numpy() for o, t in ((opt, p), (fresh_opt, q))]
+        np.testing.assert_array_equal(buffers[1], buffers[0], err_msg=name)

@@ -17,6 +17,7 @@ from autodiff.ops.composite import (
     as_tensor,
     astype,
     broadcast_to,
+    cat,
     clip,
     concatenate,
     cumsum,

@@ -8,6 +8,8 @@ Python over the primitives, so their derivatives come for free.
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import math
 import string
 from collections.abc import Sequence
@@ -601,3 +603,28 @@ def einsum(spec: str, *operands: Any) -> Tensor:
     """NumPy's einsum (any number of operands; '...' allowed; no diagonals)."""
     operands = [as_tensor(o) for o in operands]
     return la.einsum(*operands, spec=_canonical_spec(spec, operands))
+
+
+# ------------------------------------------------------------------------- PyTorch's names
+def _accept_torch_names(fn: Any) -> Any:
+    """``fn`` also taking PyTorch's ``dim=`` and ``keepdim=`` as aliases of ``axis=`` and
+    ``keepdims=``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for alias, name in (("dim", "axis"), ("keepdim", "keepdims")):
+            if alias in kwargs:
+                if name in kwargs:
+                    raise TypeError(f"{fn.__name__}: give {name}= or its alias {alias}=, not both")
+                kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+for _name, _fn in list(globals().items()):  # the public ops (first argument the data) with an axis
+    if inspect.isfunction(_fn) and _fn.__module__ == __name__ and not _name.startswith("_"):
+        _parameters = list(inspect.signature(_fn).parameters)
+        if "axis" in _parameters and _parameters[0] in ("x", "tensors"):
+            globals()[_name] = _accept_torch_names(_fn)
+cat = concatenate  # PyTorch's name: ``ad.cat(tensors, dim=0)``

@@ -51,17 +51,18 @@ def digits(
 
 
 def mnist1d(
-    seed: int = 0, dtype: Any = None, device: str | None = None
+    seed: int | None = None, dtype: Any = None, device: str | None = None
 ) -> tuple[TensorDataset, TensorDataset]:
     """MNIST-1D (Greydanus 2020): 40-sample 1-D signals of 10 classes, *generated* locally by the
-    ``mnist1d`` package with its default arguments and ``seed`` (no download; 42, the package's
-    default, gives the standard 4000 / 1000 split), as (train, test).  Needs ``pip install mnist1d``."""
+    ``mnist1d`` package with its default arguments (no download), as (train, test): by default
+    the standard 4000 / 1000 split (the package's seed, 42); another ``seed`` gives another draw.
+    Raw signals, not standardised.  Needs ``pip install mnist1d``."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as error:
         raise ImportError("nn.data.mnist1d needs the mnist1d package: pip install mnist1d") from error
     args = get_dataset_args()
-    args.seed = seed
+    args.seed = args.seed if seed is None else seed
     data = make_dataset(args)
     return (
         _pair(np.asarray(data["x"]), np.asarray(data["y"]), dtype, device),

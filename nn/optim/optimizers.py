@@ -1,5 +1,5 @@
 """Optimisers: SGD (heavy ball, Nesterov), Adam, AdamW, RMSprop and perturbed gradient descent,
-with parameter groups; learning-rate schedules are in :mod:`nn.schedules` (re-exported here).
+with parameter groups, and ``state_dict`` / ``load_state_dict`` (PyTorch's layout) to resume exactly.
 
 Gradient descent theta_{t+1} = theta_t - eta grad L(theta_t) converges to stationary points, and
 adding a little isotropic noise when the gradient is small lets it escape strict saddles
@@ -17,22 +17,7 @@ from typing import Any
 from autodiff import backend
 from autodiff.random import Generator, resolve
 from autodiff.tensor import Tensor
-from nn.module import mark_written
-from nn.schedules import CosineAnnealingLR, InverseSqrtLR, LambdaLR, LRScheduler, StepLR
-
-__all__ = [
-    "Optimizer",
-    "SGD",
-    "Adam",
-    "AdamW",
-    "RMSprop",
-    "PerturbedGD",
-    "LRScheduler",
-    "StepLR",
-    "CosineAnnealingLR",
-    "InverseSqrtLR",
-    "LambdaLR",
-]
+from nn.module import CheckpointError, mark_written
 
 
 class Optimizer:
@@ -70,6 +55,44 @@ class Optimizer:
             if key in full and not 0 <= full[key] < math.inf:
                 raise ValueError(f"{name}: {key} must be >= 0 and finite, got {full[key]}")
         self.param_groups.append(full)
+
+    def _indexed(self) -> list[Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        """PyTorch's layout: ``{"state": {index: {name: value}}, "param_groups": [{hyperparameters,
+        "params": [indices]}]}``, parameters numbered in group order; arrays are copies."""
+        index = {id(p): k for k, p in enumerate(self._indexed())}
+        state = {
+            index[id(p)]: {k: v.copy() if backend.is_array(v) else v for k, v in values.items()}
+            for p, values in self.state.items()
+        }
+        groups = [
+            {**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+            for g in self.param_groups
+        ]
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore hyperparameters and per-parameter state from :meth:`state_dict` (arrays go to
+        each parameter's device and dtype), all or nothing: the group sizes must match."""
+        groups, params = state_dict["param_groups"], self._indexed()
+        sizes, own = [len(g["params"]) for g in groups], [len(g["params"]) for g in self.param_groups]
+        if sizes != own:
+            raise CheckpointError(
+                f"{type(self).__name__}.load_state_dict: the state has parameter groups of sizes {sizes}, "
+                f"this optimiser {own} (nothing was loaded)"
+            )
+        state = {}
+        for k, values in state_dict["state"].items():
+            p = params[int(k)]
+            state[p] = {
+                key: backend.asarray(v, dtype=p.dtype, device=p.device) if getattr(v, "ndim", 0) else v
+                for key, v in values.items()
+            }
+        for group, saved in zip(self.param_groups, groups, strict=True):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = state
 
     def zero_grad(self) -> None:
         for group in self.param_groups:
