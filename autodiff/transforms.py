@@ -17,11 +17,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autodiff import backend, forward
+from autodiff import backend, forward, ops
 from autodiff.engine import gradients
 from autodiff.graph import enable_grad
-from autodiff.ops import composite as ops
-from autodiff.ops.composite import as_tensor
+from autodiff.ops.arrange import as_tensor
 from autodiff.ops.shape import alias
 from autodiff.state import flags
 from autodiff.tensor import Tensor

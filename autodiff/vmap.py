@@ -25,9 +25,9 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from autodiff import ops
 from autodiff.creation import ones_like
 from autodiff.graph import Primitive, interpreters
-from autodiff.ops import composite as ops
 from autodiff.ops.batching import unbatched_output
 from autodiff.state import flags
 from autodiff.tensor import Tensor

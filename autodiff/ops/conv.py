@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from autodiff.graph import Primitive, sum_of
+from autodiff.ops.arrange import as_tensor, pad, reshape
 from autodiff.ops.batching import leading_axes
-from autodiff.ops.composite import as_tensor, pad, reshape
 from autodiff.tensor import Tensor
 
 

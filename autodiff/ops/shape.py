@@ -56,7 +56,7 @@ broadcast_to = Primitive(
 # ------------------------------------------------------------------------- indexing
 def indexed_ndim(index: tuple) -> int:
     """Number of axes of ``x[index]`` for a canonical index, one entry per axis of x plus Nones
-    (see ``ops.composite.getitem``): slices and Nones each give one axis, integers none, and the
+    (see ``ops.arrange.getitem``): slices and Nones each give one axis, integers none, and the
     group of integer arrays (with the integers among them) the axes of their broadcast shape."""
     arrays = [i for i in index if hasattr(i, "ndim")]
     basic = sum(1 for i in index if i is None or isinstance(i, slice))
