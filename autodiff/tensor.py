@@ -136,9 +136,7 @@ class Tensor:
 
     def to(self, device: str) -> Tensor:
         """A copy on ``device`` (differentiable); the tensor itself if it is there already."""
-        if backend.canonical_device(device) == self.device:
-            return self
-        return plugins.ops.shape.to_device(self, device=backend.canonical_device(device), source=self.device)
+        return plugins.ops.to_device(self, device)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")

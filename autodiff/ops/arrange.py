@@ -245,9 +245,11 @@ def cumsum(x: Any, axis: int = -1) -> Tensor:
     return sh.cumsum(x, axis=one_axis("cumsum", axis, x.ndim))
 
 
-def to_device(x: Any, device: str, source: str | None = None) -> Tensor:
-    """An explicit, differentiable copy to ``device`` (``source`` is x's device)."""
-    return as_tensor(x).to(device)
+def to_device(x: Any, device: str) -> Tensor:
+    """An explicit, differentiable copy to ``device`` (x itself if it is there already)."""
+    x = as_tensor(x)
+    device = backend.canonical_device(device)
+    return x if x.device == device else sh.to_device(x, device=device)
 
 
 # ------------------------------------------------------------------------- indexing

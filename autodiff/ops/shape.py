@@ -8,9 +8,11 @@ rules also work when cotangents and tangents carry extra leading (batch) axes.
 
 from __future__ import annotations
 
+from autodiff import backend
 from autodiff.graph import Primitive, per_argument, sum_of
 from autodiff.ops.batching import all_batched, leading_axes, permutation, prepend_to, target_shape
 from autodiff.ops.reduce import lead
+from autodiff.tensor import Tensor
 
 reshape = Primitive(
     "reshape",
@@ -150,16 +152,15 @@ cumsum = Primitive(
 
 
 # ------------------------------------------------------------------------- devices
-def _to_device_forward(xp, x, device, source):
-    from autodiff.backend import to_device
-
-    return to_device(x, device)
+def _device(x) -> str:
+    """The device of a tensor, or of a raw array (the rules see either)."""
+    return x.device if isinstance(x, Tensor) else backend.device_of(x)
 
 
 to_device = Primitive(
     "to_device",
-    _to_device_forward,
-    (lambda ns, g, out, x, device, source: ns.to_device(g, device=source, source=device),),
-    sum_of(lambda ns, t, out, x, device, source: ns.to_device(t, device=device, source=source)),
+    lambda xp, x, device: backend.to_device(x, device),
+    (lambda ns, g, out, x, device: ns.to_device(g, device=_device(x)),),  # back where x was
+    sum_of(lambda ns, t, out, x, device: ns.to_device(t, device=device)),
     batch=leading_axes,
 )
