@@ -306,7 +306,7 @@ def spectrum_report(
     density = spectral_density(f, theta, n_probes=probes, steps=steps)
     report: dict[str, Any] = {
         "p": space.p, "loss": value.item(), "grad_norm": float(np.linalg.norm(grad.numpy())),
-        "largest": np.asarray(top.eigenvalues).tolist(), "smallest": np.asarray(bottom.eigenvalues).tolist(),
+        "largest": top.values.numpy().tolist(), "smallest": bottom.values.numpy().tolist(),
         "pl_ratio": pl_ratio(f, theta),
         "density": {"grid": density.grid.tolist(), "density": density.density.tolist()},
     }  # fmt: skip
