@@ -10,10 +10,10 @@
   sweeps over the width (784, w, w, w, 10), input noise (additive Gaussian, std sigma, on the
   training inputs) and label noise (a fraction of the training labels replaced by uniform
   random ones).
-* The random kernel of Bruna's *Why optimisation works* (seed 004): lambda_min of K = J_2 J_2^T,
-  J_2 the Jacobian with respect to the output weights of a one-hidden-layer ReLU network
-  Phi(x) = sum_j theta2_j relu(<theta1_j, [x; 1]>), against the width n, for the notes'
-  initialisation N(0, 1/n) and the standard one (:func:`ntk_width`).
+* The random kernel of the slides *¿Por qué la solución al problema de optimalidad funciona?*:
+  lambda_min of K = J_2 J_2^T, J_2 the Jacobian with respect to the output weights of a
+  one-hidden-layer ReLU network Phi(x) = sum_j theta2_j relu(<theta1_j, [x; 1]>), against the
+  width n, for the notes' initialisation N(0, 1/n) and the standard one (:func:`ntk_width`).
 * The curvature at a checkpoint (:func:`spectrum_report`): Hessian extremes by Lanczos, the SLQ
   density, the PL ratio and the ``classify`` verdict.
 
@@ -230,13 +230,13 @@ def fdim_study(
     return {"vary": vary, "values": list(values), "runs": runs}
 
 
-# ----------------------------------------------------------------------------- the NTK (seed 004)
+# ----------------------------------------------------------------------------- the random kernel
 INITS = ("notes", "standard")
 
 
 def one_hidden_layer(d: int, width: int, init: str, seed: int) -> MLP:
     """Phi(x) = sum_j theta2_j relu(<theta1_j, [x; 1]>) + b (b = 0): ``init="notes"`` draws
-    theta1 (d + 1 entries per neuron) and theta2 from N(0, 1/n), n the width (seed 004);
+    theta1 (d + 1 entries per neuron) and theta2 from N(0, 1/n), n the width (the slides);
     ``"standard"`` keeps the default initialisation U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, not {init!r}")

@@ -143,7 +143,9 @@ def add_parsers(subparsers: Any) -> None:
     from landscape.experiments import NOTES_ARCH
 
     notes = ",".join(map(str, NOTES_ARCH))
-    p = subparsers.add_parser("fdim", help="functional dimension during training (seed 000, experiments 1-4)")
+    p = subparsers.add_parser(
+        "fdim", help="functional dimension during training (Malgouyres 2024, experiments 1-4)"
+    )
     p.add_argument(
         "--data", default="digits28", help="digits28, digits, mnist1d or mnist:DIR (default digits28)"
     )
@@ -161,7 +163,7 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=_guarded(_fdim, "fdim"))
-    p = subparsers.add_parser("ntk", help="lambda_min of the random kernel against the width (seed 004)")
+    p = subparsers.add_parser("ntk", help="lambda_min of the random kernel K against the width")
     p.add_argument("--widths", default="25,50,100,200,400,800")
     p.add_argument("--points", type=int, default=20)
     p.add_argument("--d", type=int, default=10, help="input dimension (points uniform on the unit sphere)")

@@ -210,8 +210,8 @@ def gradient_descent(
 class DeepLinearProblem:
     """R(W) = c ||W_H ... W_1 X - Y||^2 with X (d_x, n), Y (d_y, n), one column per example, and
     ``widths = [d_x, d_1, ..., d_{H-1}, d_y]`` (``../shared/seeds/000_9b541997235a7417.txt``);
-    c = 1, or c = 1/2 with ``half=True``: the convention F = 1/2 ||...||^2 of
-    ``../shared/seeds/002_e0eb7dfd7b4fa2c3.txt``, whose critical values are *half* sums of squares
+    c = 1, or c = 1/2 with ``half=True``: the convention F = 1/2 ||...||^2 of Chitour, Liao and
+    Couillet, *Dynamical aspects of deep learning* (2019), whose critical values are *half* sums of squares
     (every risk, gradient and critical value is then multiplied by 1/2).
 
     Subsets S are tuples of 1-based indices into delta_1 > ... > delta_{d_y}.  Parameters are a

@@ -1,6 +1,7 @@
-"""The notes' experiments (landscape.experiments, ../shared/seeds/000 and 004): the streamed rank
-decides as the dense float64 SVD does on real data, Gaussian inputs reach the rescaling and
-softmax bounds, dead neurons are named, the runs and the commands write what they promise."""
+"""The notes' experiments (landscape.experiments; Malgouyres 2024, the random-kernel slides):
+the streamed rank decides as the dense float64 SVD does on real data, Gaussian inputs reach the
+rescaling and softmax bounds, dead neurons are named, the runs and the commands write what they
+promise."""
 
 import json
 import warnings
@@ -168,7 +169,7 @@ def test_label_and_input_noise_change_the_training_set():
 
 
 def test_ntk_kernel_grows_linearly_with_width_under_the_standard_initialisation():
-    """Seed 004: lambda_min(K) at initialisation against the width n.  With the default
+    """The random-kernel slides: lambda_min(K) at initialisation against the width n.  With the default
     (fan-in) initialisation it grows about linearly; with the notes' N(0, 1/n) for both layers
     the first layer shrinks with n and lambda_min does not grow."""
     result = E.ntk_width([40, 160, 640], points=10, d=5, seeds=2, show_progress=False)
