@@ -146,18 +146,21 @@ def _tall_blocks(
 ) -> Iterator[Any]:
     """Row blocks of the tall orientation T of J restricted to ``names``: T = J by chunks of
     samples when ``rows``, else T = J^T by parameter tensors (J_g^T, g in ``names``, each J_g
-    (m x p_g) assembled from chunks of samples).  ``bar`` advances by samples processed."""
+    (m x p_g) filled in place from chunks of samples).  ``bar`` advances by samples processed."""
     xp = xp_of(X)
     for group in [names] if rows else [[name] for name in names]:
-        parts = []
+        jg = None
         for lo, hi, block in _blocks(space, X, values, group, chunk_size, budget):
             bar.update(hi - lo)
             if rows:
                 yield block
-            else:
-                parts.append(block)
+                continue
+            dim = block.shape[0] // (hi - lo)
+            if jg is None:
+                jg = xp.empty((X.shape[0] * dim, block.shape[1]), dtype=block.dtype)
+            jg[lo * dim : hi * dim] = block
         if not rows:
-            yield (parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)).T
+            yield jg.T
 
 
 def _gram(blocks: Iterator[Any]) -> Any:
@@ -283,14 +286,14 @@ def _stream_spectrum(
         low = vecs[:, :w].copy()
         del vecs
         bar = progress(n * passes, "functional_dimension: refinement pass", "sample", show)
+        y = xp.empty((max(m, space.p), w), dtype=low.dtype)
+        row = 0
         try:
-            parts = [
-                xp.matmul(block, low)
-                for block in _tall_blocks(space, X, values, space.names, rows, chunk_size, budget, bar)
-            ]
+            for block in _tall_blocks(space, X, values, space.names, rows, chunk_size, budget, bar):
+                y[row : row + block.shape[0]] = xp.matmul(block, low)
+                row += block.shape[0]
         finally:
             bar.close()
-        y = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)
         sv[:w] = np.sort(host(xp.linalg.svd(y, compute_uv=False)))
     return np.sort(sv)[::-1], w
 
