@@ -338,21 +338,13 @@ def _pyplot() -> Any:
     return plt
 
 
-def _bound_lines(ax: Any, bounds: dict[str, int], outputs: str) -> None:
-    ax.axhline(
-        bounds["rescaling"],
-        color="k",
-        ls="--",
-        lw=1,
-        label=f"p - #hidden{' - (n_(H-1)+1)' if outputs == 'softmax' else ''} = {bounds['rescaling']}",
-    )
-    ax.axhline(
-        bounds["rows"],
-        color="gray",
-        ls=":",
-        lw=1,
-        label=f"{'n (out-1)' if outputs == 'softmax' else 'n out'} = {bounds['rows']}",
-    )
+def _bound_lines(ax: Any, arch: Sequence[int], n: int) -> None:
+    """p - #hidden and n out (logits), and the softmax bounds, as horizontal lines."""
+    logits, softmax = rank_bounds(arch, n), rank_bounds(arch, n, "softmax")
+    ax.axhline(logits["rescaling"], color="k", ls="--", lw=1, label=f"p - #hidden = {logits['rescaling']}")
+    ax.axhline(logits["rows"], color="gray", ls=":", lw=1, label=f"n out = {logits['rows']}")
+    label = f"softmax: p - #hidden - (n_(H-1) + 1) = {softmax['rescaling']}, n (out - 1) = {softmax['rows']}"
+    ax.axhline(min(softmax["rescaling"], softmax["rows"]), color="tab:red", ls="-.", lw=1, label=label)
 
 
 def plot_training(result: dict[str, Any], path: str | Path) -> Path:
@@ -363,7 +355,7 @@ def plot_training(result: dict[str, Any], path: str | Path) -> Path:
     for kind in INPUT_KINDS:
         ax.plot(epochs, [r[kind]["rank"] for r in result["records"]], marker="o", label=f"{kind} inputs")
     cfg = result["config"]
-    _bound_lines(ax, cfg["bounds"], cfg["outputs"])
+    _bound_lines(ax, cfg["arch"], cfg["points"])
     ax.set(
         xlabel="epoch",
         ylabel="rank D f_theta(X)",
