@@ -110,6 +110,27 @@ def random_probes(theta: Tensor, k: int, seed: int | None) -> Tensor:
     return ad.random.Generator(seed).rademacher(k, theta.shape[0], dtype=theta.dtype, device=theta.device)
 
 
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress(total: int, desc: str, unit: str = "it", enabled: bool = True) -> Any:
+    """A tqdm bar that shows itself only after 2 s (``delay``), or a silent stand-in when
+    ``enabled`` is false or tqdm is not installed."""
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # tqdm is optional
+            pass
+        else:
+            return tqdm(total=total, desc=desc, unit=unit, delay=2.0, leave=False, dynamic_ncols=True)
+    return _NoBar()
+
+
 def host(t: Tensor | Any) -> np.ndarray:
     """An explicit copy to the host (for decisions and reports)."""
     return t.numpy() if isinstance(t, Tensor) else backend.to_numpy(t)

@@ -20,6 +20,7 @@ from typing import Any
 
 import landscape
 from autodiff.cli import UsageError
+from landscape.experiments_cli import add_parsers as add_experiment_parsers
 
 
 def _sizes(text: str) -> list[int]:
@@ -91,13 +92,15 @@ def add_connect_parser(commands: Any) -> None:
     parser.set_defaults(func=run_connect)
 
 
-COMMANDS: list[Callable[[Any], None]] = [add_surface_parser, add_connect_parser]
+COMMANDS: list[Callable[[Any], None]] = [add_surface_parser, add_connect_parser, add_experiment_parsers]
 
 
 def add_landscape_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``landscape`` and its sub-commands (each sets ``func``) on the sub-parsers of
     ``autodiff``."""
-    parser = subparsers.add_parser("landscape", help="loss surfaces and paths between minima (and more)")
+    parser = subparsers.add_parser(
+        "landscape", help="loss surfaces, paths between minima, functional dimension, kernels, spectra"
+    )
     commands = parser.add_subparsers(dest="study", metavar="STUDY", required=True)
     for add in COMMANDS:
         add(commands)

@@ -14,9 +14,10 @@ smallest eigenvalue controls the gradient of the square loss), which also gives 
 Polyak-Lojasiewicz constant (``landscape.pl``).
 
 Memory: the dense J is 8 n out p bytes in float64 (40,000 x 25,720 is 8 GB).  For large
-problems ``functional_dimension(..., method="gram")`` and ``ntk`` never hold J: J^T J (p x p)
-is accumulated over chunks of samples, J J^T (m x m, m = n out) over parameter tensors, each
-block of J computed in chunks of samples.
+problems ``functional_dimension(..., method="stream")`` (NumPy's rank rule, decided from a Gram
+matrix and a refinement pass) and ``ntk`` never hold J: J^T J (p x p) is accumulated over chunks
+of samples, J J^T (m x m, m = n out) over parameter tensors, each block of J computed in chunks
+of samples.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 import autodiff as ad
 from autodiff import backend
 from autodiff.tensor import Tensor
-from landscape._core import check_finite, host, xp_of
+from landscape._core import check_finite, host, progress, xp_of
 from landscape.params import ParamSpace, _nn, check_model
 
 MEMORY_BUDGET = 256 * 2**20  # bytes of per-sample gradients alive at once
@@ -135,10 +136,39 @@ def _jacobian(
     return Tensor(jac)
 
 
-def _gram_params(space: ParamSpace, X: Tensor, values: dict, chunk_size: Any, budget: int) -> Any:
-    """J^T J (p x p), summed over chunks of samples."""
+def _tall_blocks(
+    space: ParamSpace,
+    X: Tensor,
+    values: dict,
+    names: Sequence[str],
+    rows: bool,
+    chunk_size: Any,
+    budget: int,
+    bar: Any,
+) -> Iterator[Any]:
+    """Row blocks of the tall orientation T of J restricted to ``names``: T = J by chunks of
+    samples when ``rows``, else T = J^T by parameter tensors (J_g^T, g in ``names``, each J_g
+    (m x p_g) filled in place from chunks of samples).  ``bar`` advances by samples processed."""
+    xp = xp_of(X)
+    for group in [names] if rows else [[name] for name in names]:
+        jg = None
+        for lo, hi, block in _blocks(space, X, values, group, chunk_size, budget):
+            bar.update(hi - lo)
+            if rows:
+                yield block
+                continue
+            dim = block.shape[0] // (hi - lo)
+            if jg is None:
+                jg = xp.empty((X.shape[0] * dim, block.shape[1]), dtype=block.dtype)
+            jg[lo * dim : hi * dim] = block
+        if not rows:
+            yield jg.T
+
+
+def _gram(blocks: Iterator[Any]) -> Any:
+    """T^T T summed over row blocks of T (J^T J from sample blocks, J J^T from J_g^T blocks)."""
     gram = None
-    for _, _, block in _blocks(space, X, values, space.names, chunk_size, budget):
+    for block in blocks:
         part = xp_of(block).matmul(block.T, block)
         gram = part if gram is None else gram + part
     return gram
@@ -149,14 +179,9 @@ def _gram_outputs(
 ) -> Any:
     """J J^T (m x m) restricted to the parameters ``names``: the sum over parameter tensors g of
     J_g J_g^T, each J_g (m x p_g) assembled from chunks of samples."""
-    xp = xp_of(X)
-    gram = None
-    for name in names:
-        parts = [block for _, _, block in _blocks(space, X, values, [name], chunk_size, budget)]
-        jg = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=0)
-        part = xp.matmul(jg, jg.T)
-        gram = part if gram is None else gram + part
-    return gram
+    return _gram(
+        _tall_blocks(space, X, values, names, False, chunk_size, budget, progress(0, "", enabled=False))
+    )
 
 
 @dataclass
@@ -168,7 +193,7 @@ class FunctionalDimension:
     below the threshold excluded (i = r means the threshold sits in the widest gap of the
     resolved spectrum; i < r points at a clearer cut above it), ``ambiguous`` when the decision
     gap is below :data:`CLEAR_GAP` (a warning says so), the ``shape`` (m, p) of J, the
-    ``method`` ("svd" or "gram") and the ``rule`` in words."""
+    ``method`` ("svd", "stream" or "gram") and the ``rule`` in words."""
 
     rank: int
     singular_values: np.ndarray
@@ -233,6 +258,48 @@ def _decision(sv: np.ndarray, rank: int, cut: float) -> tuple[float, tuple[int, 
     return gap, widest, ambiguous
 
 
+def _refine_split(m: int, p: int) -> float:
+    """Singular values below ``split * sigma_max`` are recomputed from J itself by ``"stream"``:
+    100 / max(m, p), at most 1 (see :func:`functional_dimension`)."""
+    return min(1.0, 100.0 / max(m, p))
+
+
+def _stream_spectrum(
+    space: ParamSpace, X: Tensor, values: dict, m: int, chunk_size: Any, budget: int, show: bool
+) -> tuple[np.ndarray, int]:
+    """The singular values of J (descending, host) by the Gram matrix of its tall orientation T
+    and a second pass that recomputes the small ones as the singular values of T V_w (see
+    :func:`functional_dimension`), and the number w recomputed."""
+    rows = space.p <= m
+    n = X.shape[0]
+    passes = 1 if rows else len(space.names)
+    bar = progress(n * passes, "functional_dimension: Gram pass", "sample", show)
+    try:
+        gram = _gram(_tall_blocks(space, X, values, space.names, rows, chunk_size, budget, bar))
+    finally:
+        bar.close()
+    check_finite("functional_dimension", f"the Gram matrix of J ({'J^T J' if rows else 'J J^T'})", gram)
+    xp = xp_of(gram)
+    lam, vecs = xp.linalg.eigh(gram)  # ascending
+    del gram
+    sv = np.sqrt(np.clip(host(lam), 0, None))
+    w = int(np.sum(sv < _refine_split(m, space.p) * sv[-1]))
+    if w:
+        low = vecs[:, :w].copy()
+        del vecs
+        bar = progress(n * passes, "functional_dimension: refinement pass", "sample", show)
+        y = xp.empty((max(m, space.p), w), dtype=low.dtype)
+        row = 0
+        try:
+            for block in _tall_blocks(space, X, values, space.names, rows, chunk_size, budget, bar):
+                y[row : row + block.shape[0]] = xp.matmul(block, low)
+                row += block.shape[0]
+        finally:
+            bar.close()
+        sv[:w] = np.sort(host(xp.linalg.svd(y, compute_uv=False)))
+    return np.sort(sv)[::-1], w
+
+
 def functional_dimension(
     model: Any,
     X: Any,
@@ -241,50 +308,83 @@ def functional_dimension(
     theta: Any = None,
     chunk_size: int | None = None,
     dtype: Any = "float64",
+    memory_budget: int = MEMORY_BUDGET,
+    progress_bar: bool = True,
 ) -> FunctionalDimension:
     """The rank of ``D f_theta(X)`` (seed 000's functional dimension), decided in ``dtype``.
 
     Rule (``method="svd"``, the dense J): rank = #{sigma_i > tol}, with the default
     ``tol = sigma_max * max(m, p) * eps`` (NumPy's matrix_rank rule), eps of the precision J
-    was computed in.  ``method="gram"`` never holds J: it takes the eigenvalues lambda of J^T J
-    (accumulated over chunks of samples, when p <= m) or of J J^T (over parameter tensors,
-    when m < p); forming the Gram matrix squares the condition number, so the default threshold
-    becomes ``lambda > lambda_max * max(m, p) * eps``, i.e. ``sigma > sigma_max sqrt(max(m, p) eps)``:
-    singular values below ~1e-7 sigma_max cannot be told from zero that way.  A given ``tol``
-    is a threshold on sigma in both methods.  The gap sigma_r / sigma_{r+1} is reported: a
-    large gap means a clear decision; below :data:`CLEAR_GAP` the result is marked
-    ``ambiguous`` and a RuntimeWarning says so.
+    was computed in.
+
+    ``method="stream"`` decides by the same rule without holding J (at scale: 10,000 x 25,720
+    and beyond).  Let T be the tall orientation of J (J when p <= m, else J^T; k = min(m, p)).
+    Pass 1 streams row blocks of T (chunks of samples, or one parameter tensor at a time) into
+    the k x k Gram matrix G = T^T T and takes its eigenpairs (lambda_i, v_i); sigma_i =
+    sqrt(lambda_i) is accurate for the large values but forming G squares the condition number,
+    so values below ~sigma_max sqrt(k eps) are noise.  Pass 2 recomputes every sigma_i below
+    ``s sigma_max``, s = min(1, 100 / max(m, p)), as the singular values of T V_w (V_w the w
+    eigenvectors below the split, T V_w streamed the same way): these are the singular values
+    of T on span(V_w), and an eigenvector error O(eps lambda_max / lambda_j) towards a kept
+    direction j (sigma_j >= s sigma_max) leaks ~eps sigma_max^2 / sigma_j <= eps sigma_max / s
+    = tol / 100 into them (measured: ~0.25 eps sigma_max / s, i.e. tol / 400).  For max(m, p)
+    <= 100 everything is recomputed (s = 1: the SVD of T V, that of J).  Memory: 2 k^2 dtype
+    numbers (G and its eigenvectors), plus a block and T V_w (max(m, p) x w); J itself never
+    exists.  ``memory_budget`` bounds the bytes of per-sample gradients alive at once; a tqdm
+    bar (``progress_bar``) shows each pass that lasts more than 2 s.
+
+    ``method="gram"`` takes the eigenvalues lambda of the Gram matrix alone; forming it squares
+    the condition number, so its default threshold is ``lambda > lambda_max * max(m, p) * eps``,
+    i.e. ``sigma > sigma_max sqrt(max(m, p) eps)``: singular values below ~1e-7 sigma_max cannot
+    be told from zero that way, and it may disagree with the SVD.  A given ``tol`` is a threshold
+    on sigma in every method.  The gap sigma_r / sigma_{r+1} is reported: a large gap means a
+    clear decision; below :data:`CLEAR_GAP` the result is marked ``ambiguous`` and a
+    RuntimeWarning says so.  The full singular spectrum is ``singular_values``.
     """
-    if method not in ("svd", "gram"):
-        raise ValueError(f"functional_dimension: method must be 'svd' or 'gram', not {method!r}")
+    if method not in ("svd", "stream", "gram"):
+        raise ValueError(f"functional_dimension: method must be 'svd', 'stream' or 'gram', not {method!r}")
     space = _space("functional_dimension", model)
     dtype = backend.resolve_dtype(dtype)
     eps = float(np.finfo(dtype).eps)
+    numpy_rule = "sigma > sigma_max * max(m, p) * eps"
     if method == "svd":
-        jac = _jacobian(space, X, theta, chunk_size, dtype, MEMORY_BUDGET, "functional_dimension")
+        jac = _jacobian(space, X, theta, chunk_size, dtype, memory_budget, "functional_dimension")
         m, p = jac.shape
         sv = np.sort(host(xp_of(jac).linalg.svd(jac.data, compute_uv=False)))[::-1]
         cut = sv[0] * max(m, p) * eps if tol is None else tol
-        rule = "sigma > sigma_max * max(m, p) * eps" if tol is None else f"sigma > {tol:g}"
+        rule = numpy_rule if tol is None else f"sigma > {tol:g}"
     else:
         X = _inputs(space, X, dtype, "functional_dimension")
         values = _values(space, theta, dtype, "functional_dimension")
-        dim = _out_dim(space, values, X)
-        m, p = X.shape[0] * dim, space.p
+        m, p = X.shape[0] * _out_dim(space, values, X), space.p
         side = "J^T J" if p <= m else "J J^T"
-        if p <= m:
-            gram = _gram_params(space, X, values, chunk_size, MEMORY_BUDGET)
+        if method == "stream":
+            sv, w = _stream_spectrum(space, X, values, m, chunk_size, memory_budget, progress_bar)
+            cut = sv[0] * max(m, p) * eps if tol is None else tol
+            rule = (numpy_rule if tol is None else f"sigma > {tol:g}") + (
+                f" (eig({side}), the {w} values below {_refine_split(m, p):.3g} sigma_max recomputed from J)"
+            )
         else:
-            gram = _gram_outputs(space, X, values, space.names, chunk_size, MEMORY_BUDGET)
-        check_finite("functional_dimension", f"the Gram matrix of J ({side})", gram)
-        lam = np.sort(host(xp_of(gram).linalg.eigvalsh(gram)))[::-1]
-        sv = np.sqrt(np.clip(lam, 0, None))
-        cut = sv[0] * np.sqrt(max(m, p) * eps) if tol is None else tol
-        rule = (
-            f"eig({side}) > lambda_max * max(m, p) * eps (sigma > sigma_max sqrt(max(m, p) eps))"
-            if tol is None
-            else f"sigma > {tol:g} (on eig({side}))"
-        )
+            blocks = _tall_blocks(
+                space,
+                X,
+                values,
+                space.names,
+                p <= m,
+                chunk_size,
+                memory_budget,
+                progress(0, "", enabled=False),
+            )
+            gram = _gram(blocks)
+            check_finite("functional_dimension", f"the Gram matrix of J ({side})", gram)
+            lam = np.sort(host(xp_of(gram).linalg.eigvalsh(gram)))[::-1]
+            sv = np.sqrt(np.clip(lam, 0, None))
+            cut = sv[0] * np.sqrt(max(m, p) * eps) if tol is None else tol
+            rule = (
+                f"eig({side}) > lambda_max * max(m, p) * eps (sigma > sigma_max sqrt(max(m, p) eps))"
+                if tol is None
+                else f"sigma > {tol:g} (on eig({side}))"
+            )
     rank = int(np.sum(sv > cut))
     gap, widest, ambiguous = _decision(sv, rank, float(cut))
     return FunctionalDimension(

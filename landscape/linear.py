@@ -208,15 +208,18 @@ def gradient_descent(
 
 # ----------------------------------------------------------------------------- the problem
 class DeepLinearProblem:
-    """R(W) = ||W_H ... W_1 X - Y||^2 with X (d_x, n), Y (d_y, n), one column per example, and
-    ``widths = [d_x, d_1, ..., d_{H-1}, d_y]`` (``../shared/seeds/000_9b541997235a7417.txt``).
+    """R(W) = c ||W_H ... W_1 X - Y||^2 with X (d_x, n), Y (d_y, n), one column per example, and
+    ``widths = [d_x, d_1, ..., d_{H-1}, d_y]`` (``../shared/seeds/000_9b541997235a7417.txt``);
+    c = 1, or c = 1/2 with ``half=True``: the convention F = 1/2 ||...||^2 of Chitour, Liao and
+    Couillet, *Dynamical aspects of deep learning* (2019), whose critical values are *half* sums of squares
+    (every risk, gradient and critical value is then multiplied by 1/2).
 
     Subsets S are tuples of 1-based indices into delta_1 > ... > delta_{d_y}.  Parameters are a
     list [W_1, ..., W_H] (W_h of shape (d_h, d_{h-1})) or the flat vector of their C-order
     concatenation (``flatten``/``unflatten``).  The constructor raises :class:`AssumptionError`
     naming every assumption of the theorem that fails."""
 
-    def __init__(self, X: Any, Y: Any, widths: Sequence[int]):
+    def __init__(self, X: Any, Y: Any, widths: Sequence[int], half: bool = False):
         X = np.array(X.numpy() if isinstance(X, Tensor) else X, dtype=np.float64)
         Y = np.array(Y.numpy() if isinstance(Y, Tensor) else Y, dtype=np.float64)
         widths = [int(w) for w in widths]
@@ -245,11 +248,14 @@ class DeepLinearProblem:
         self.Sigma_half = self.W_star @ X
         self.U, self.delta, _ = np.linalg.svd(self.Sigma_half, full_matrices=False)
         self.r_max = min(widths)
+        self.half = bool(half)
+        self.c = 0.5 if self.half else 1.0
         self._on_device: dict[str, tuple[Tensor, Tensor]] = {}
 
     def __repr__(self) -> str:
         return (
-            f"DeepLinearProblem(widths={self.widths}, n={self.n}, delta={np.round(self.delta, 4).tolist()})"
+            f"DeepLinearProblem(widths={self.widths}, n={self.n}, delta={np.round(self.delta, 4).tolist()}"
+            f"{', half=True' if self.half else ''})"
         )
 
     # ------------------------------------------------------------------ parameters
@@ -289,27 +295,28 @@ class DeepLinearProblem:
         return self._on_device[device]
 
     def loss(self, theta: Tensor) -> Tensor:
-        """R(theta) = ||W_H ... W_1 X - Y||^2 by the engine, theta flat (on any device); with
+        """R(theta) = c ||W_H ... W_1 X - Y||^2 by the engine, theta flat (on any device); with
         leading batch axes, one risk per row."""
         theta = ad.tensor(theta) if not isinstance(theta, Tensor) else theta
         X, Y = self._data(theta.device)
         Z = X
         for W in self.unflatten(theta):
             Z = W @ Z
-        return ((Z - Y) ** 2).sum(axis=(-2, -1))
+        return ((Z - Y) ** 2).sum(axis=(-2, -1)) * self.c
 
     def risk(self, W: Any) -> float:
         """R(W) on the host (for the theory)."""
         W = self.matrices(W)
-        return float(np.sum((self._chain(W, 1, self.H) @ self.X - self.Y) ** 2))
+        return self.c * float(np.sum((self._chain(W, 1, self.H) @ self.X - self.Y) ** 2))
 
     def gradient(self, W: Any) -> list[np.ndarray]:
-        """grad_{W_h} R = 2 (W_H...W_{h+1})^T (P Sigma_XX - Sigma_YX) (W_{h-1}...W_1)^T, P the
+        """grad_{W_h} R = 2 c (W_H...W_{h+1})^T (P Sigma_XX - Sigma_YX) (W_{h-1}...W_1)^T, P the
         product (host, closed form; the engine's gradient is checked against it in the tests)."""
         W = self.matrices(W)
         E = self._chain(W, 1, self.H) @ self.Sigma_XX - self.Sigma_YX
         return [
-            2 * self._chain(W, h + 1, self.H).T @ E @ self._chain(W, 1, h - 1).T for h in range(1, self.H + 1)
+            2 * self.c * self._chain(W, h + 1, self.H).T @ E @ self._chain(W, 1, h - 1).T
+            for h in range(1, self.H + 1)
         ]
 
     def _chain(self, W: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
@@ -346,15 +353,16 @@ class DeepLinearProblem:
         return [S for r in range(self.r_max + 1) for S in itertools.combinations(range(1, self.d_y + 1), r)]
 
     def critical_value(self, S: Sequence[int]) -> float:
-        """tr(Sigma_YY) - sum_{i in S} delta_i^2 (Lemma "Inférence et valeurs critiques")."""
+        """c (tr(Sigma_YY) - sum_{i in S} delta_i^2) (Lemma "Inférence et valeurs critiques"; with
+        c = 1/2, seed 002's half sums of squares)."""
         S = self._subset(S)
-        return float(np.trace(self.Sigma_YY) - sum(self.delta[i - 1] ** 2 for i in S))
+        return self.c * float(np.trace(self.Sigma_YY) - sum(self.delta[i - 1] ** 2 for i in S))
 
     def critical_values(self, rtol: float = 1e-10) -> list[CriticalValue]:
         """Every critical value, ascending, with the subsets S realising it (values closer than
         ``rtol * tr(Sigma_YY)`` are one value)."""
         pairs = sorted((self.critical_value(S), S) for S in self.subsets())
-        tol = rtol * float(np.trace(self.Sigma_YY))
+        tol = rtol * self.c * float(np.trace(self.Sigma_YY))
         groups: list[list[Any]] = []
         for value, S in pairs:
             if groups and value - groups[-1][0] <= tol:
@@ -364,11 +372,11 @@ class DeepLinearProblem:
         return [CriticalValue(v, tuple(sorted(subs, key=lambda s: (len(s), s)))) for v, subs in groups]
 
     def global_minimum_value(self) -> float:
-        """min R = tr(Sigma_YY) - sum_{i <= r_max} delta_i^2 (S = [1, r_max])."""
+        """min R = c (tr(Sigma_YY) - sum_{i <= r_max} delta_i^2) (S = [1, r_max])."""
         return self.critical_value(range(1, self.r_max + 1))
 
     def plateau_values(self) -> list[float]:
-        """tr(Sigma_YY) - sum_{i <= r} delta_i^2 for r = 0..r_max-1: the r_max values of the
+        """c (tr(Sigma_YY) - sum_{i <= r} delta_i^2) for r = 0..r_max-1: the r_max values of the
         non-strict saddles, where gradient descent lingers (notes, Conclusion); none for H <= 2."""
         return [self.critical_value(range(1, r + 1)) for r in range(self.r_max)] if self.H >= 3 else []
 
@@ -490,7 +498,7 @@ class DeepLinearProblem:
         return sorted(out, key=lambda p: (-p.i, p.j))
 
     def grad_norm(self, W: Any) -> float:
-        """max_h ||grad_h R|| / (2 prod_{k != h} ||W_k|| (||P|| ||Sigma_XX|| + ||Sigma_YX||)): the
+        """max_h ||grad_h R|| / (2 c prod_{k != h} ||W_k|| (||P|| ||Sigma_XX|| + ||Sigma_YX||)): the
         relative size of the gradient, ~1e-16 at an exact critical point."""
         W = self.matrices(W)
         norms = [_norm2(w) for w in W]
@@ -498,7 +506,7 @@ class DeepLinearProblem:
         resid = _norm2(P) * _norm2(self.Sigma_XX) + _norm2(self.Sigma_YX)
         worst = 0.0
         for h, g in enumerate(self.gradient(W)):
-            scale = 2 * math.prod(norms[:h] + norms[h + 1 :]) * resid
+            scale = 2 * self.c * math.prod(norms[:h] + norms[h + 1 :]) * resid
             size = float(np.linalg.norm(g))
             worst = max(worst, size / scale if scale > 0 else (0.0 if size == 0 else math.inf))
         return worst
@@ -530,7 +538,8 @@ class DeepLinearProblem:
         first = tuple(range(1, r + 1))
         report.reasons.append(
             f"r = rk(W_H...W_1) = {r} {'=' if r == self.r_max else '<'} r_max = {self.r_max}; "
-            f"S = {set(S) or '{}'}; critical value tr(Sigma_YY) - sum_(i in S) delta_i^2 = "
+            f"S = {set(S) or '{}'}; critical value {'1/2 ' if self.half else ''}(tr(Sigma_YY) - "
+            f"sum_(i in S) delta_i^2) = "
             f"{report.critical_value:.10g} (risk {report.loss:.10g})"
         )
         if S != first:
@@ -562,12 +571,14 @@ def random_problem(
     delta: Sequence[float] | None = None,
     noise: float = 0.5,
     rng: Any = None,
+    half: bool = False,
 ) -> DeepLinearProblem:
     """A random problem meeting the assumptions, with prescribed singular values ``delta`` of
     Sigma^{1/2} (default: distinct, spread over [1, 3]) and residual ||Y - W* X||^2 = noise^2.
 
     X = L Q (Q with orthonormal rows, L random invertible), W* = U diag(delta) V^T L^{-1}, and
-    Y = W* X + E with E orthogonal to the rows of X, so that Sigma_YX Sigma_XX^{-1} = W*."""
+    Y = W* X + E with E orthogonal to the rows of X, so that Sigma_YX Sigma_XX^{-1} = W*.  ``half``
+    as in :class:`DeepLinearProblem`."""
     rng = np.random.default_rng(rng)
     d_x, d_y = int(widths[0]), int(widths[-1])
     n = 2 * d_x + 2 if n is None else int(n)
@@ -585,4 +596,4 @@ def random_problem(
     E = E - (E @ Q.T) @ Q
     E *= noise / max(np.linalg.norm(E), 1e-300)
     X = L @ Q
-    return DeepLinearProblem(X, W_star @ X + E, widths)
+    return DeepLinearProblem(X, W_star @ X + E, widths, half=half)

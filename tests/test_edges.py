@@ -24,12 +24,12 @@ def test_grad_mode_is_per_thread():
     def worker():
         with ad.no_grad():
             inside.set()
-            other.wait(5)
+            other.wait(30)
             seen["worker"] = ad.is_grad_enabled()
 
     t = threading.Thread(target=worker)
     t.start()
-    inside.wait(5)
+    inside.wait(30)
     seen["main"] = ad.is_grad_enabled()
     x = ad.tensor(2.0, requires_grad=True)
     y = x * x  # recorded: the other thread's no_grad is not ours
@@ -46,14 +46,14 @@ def test_interleaved_no_grad_blocks_restore_grad_mode():
     def a():
         with ad.no_grad():
             a_in.set()
-            b_in.wait(5)
+            b_in.wait(30)
         a_out.set()
 
     def b():
-        a_in.wait(5)
+        a_in.wait(30)
         with ad.no_grad():
             b_in.set()
-            a_out.wait(5)
+            a_out.wait(30)
 
     threads = [threading.Thread(target=a), threading.Thread(target=b)]
     for t in threads:
@@ -70,7 +70,7 @@ def test_backward_in_one_thread_leaves_recording_on_in_another():
 
     def observer(v, z):
         started.set()
-        release.wait(5)
+        release.wait(30)
 
     def worker():
         x = ad.tensor(1.0, requires_grad=True)
@@ -78,7 +78,7 @@ def test_backward_in_one_thread_leaves_recording_on_in_another():
 
     t = threading.Thread(target=worker)
     t.start()
-    started.wait(5)
+    started.wait(30)
     flags.append(ad.is_grad_enabled())
     with ad.detect_anomaly(), ad.name_scope("main"):
         release.set()
@@ -94,7 +94,7 @@ def test_no_grad_decorator_called_from_threads_in_different_modes():
     def work(signal):
         if signal:
             entered.set()
-            leave.wait(5)
+            leave.wait(30)
         return ad.is_grad_enabled()
 
     seen = {}
@@ -106,7 +106,7 @@ def test_no_grad_decorator_called_from_threads_in_different_modes():
 
     t = threading.Thread(target=disabled_thread)
     t.start()
-    entered.wait(5)
+    entered.wait(30)
     assert work(False) is False
     assert ad.is_grad_enabled()
     leave.set()

@@ -325,3 +325,26 @@ def test_classify_agrees_with_the_theorem(widths, seed):
         assert report.kind in CLASSIFY_KINDS[theory.kind], (S, tight, theory.kind, str(report))
         seen.add(report.kind)
     assert seen >= {"strict saddle", "degenerate minimum"} | ({"non-strict saddle"} if p.H >= 3 else set())
+
+
+def test_half_sum_convention_halves_every_value_and_keeps_the_points():
+    """Seed 002's F = 1/2 ||W_H...W_1 X - Y||^2: the same critical points, every critical value a
+    half sum of squares (exactly half of R's), engine gradient = closed form, still zero there."""
+    full, half = random_problem([4, 3, 2, 3], rng=5), random_problem([4, 3, 2, 3], rng=5, half=True)
+    assert half.half and "half=True" in repr(half)
+    values = [v.value for v in full.critical_values()]
+    assert [v.value for v in half.critical_values()] == pytest.approx([v / 2 for v in values], rel=1e-13)
+    tr = float(np.trace(half.Sigma_YY))
+    for S in [(), (1,), (2,), (1, 2)]:
+        assert half.critical_value(S) == pytest.approx(0.5 * (tr - sum(half.delta[i - 1] ** 2 for i in S)))
+    rng = np.random.default_rng(0)
+    W = half.critical_point((2,), rng=rng)
+    theta = ad.tensor(half.flatten(W))
+    value, g = ad.value_and_grad(half.loss)(theta)
+    assert value.item() == pytest.approx(half.critical_value((2,)), rel=1e-12)
+    assert value.item() == pytest.approx(full.loss(theta).item() / 2, rel=1e-13)
+    assert np.linalg.norm(g.numpy()) < 1e-10 * tr
+    assert half.theory_kind(W).kind == full.theory_kind(W).kind == "strict saddle"
+    x = rng.standard_normal(half.n_params)
+    assert np.allclose(ad.grad(half.loss)(ad.tensor(x)).numpy(), half.flatten(half.gradient(x)), rtol=1e-12)
+    assert half.risk(x) == pytest.approx(full.risk(x) / 2, rel=1e-13)

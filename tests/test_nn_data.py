@@ -153,6 +153,24 @@ def test_digits():
     assert images.tensors[0].shape == (1438, 1, 8, 8)
 
 
+@pytest.mark.cpu_only
+def test_digits28_is_mnist_shaped_and_centred():
+    """784 features in [0, 1], labels and split of digits(), centre of mass at (14, 14), a
+    border of zeros, and inputs spanning far more than the 64 dimensions of the 8x8 source."""
+    pytest.importorskip("sklearn")
+    train, test = nn.data.digits28()
+    _, test8 = nn.data.digits()
+    x = train.tensors[0].numpy()
+    assert x.shape == (1438, 784) and len(test) == 359 and 0 <= x.min() <= x.max() <= 1
+    assert np.array_equal(test.tensors[1].numpy(), test8.tensors[1].numpy())
+    images = x.reshape(-1, 28, 28)
+    mass = images.sum(axis=(1, 2))
+    centre = (images.sum(axis=2) * (np.arange(28) + 0.5)).sum(axis=1) / mass
+    assert np.allclose(centre, 14.0, atol=0.2)
+    assert (x.max(axis=0) == 0).sum() > 100  # pixels never inked (MNIST: 67)
+    assert np.linalg.matrix_rank(x[:400]) > 300
+
+
 def test_mnist1d_needs_its_package(monkeypatch):
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "mnist1d", None)  # as if it were not installed
