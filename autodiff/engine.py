@@ -136,6 +136,7 @@ def backprop(
     results: dict[Tensor, Any] = {}
     stored: set[int] = set()
     ns: Any = None
+    anomaly = flags.anomaly
     with set_grad_enabled(create_graph):
         while ready:
             v = ready.pop()
@@ -169,7 +170,7 @@ def backprop(
                     c = unbroadcast(ns, c, nb, shape)
                 if c.dtype is not dtype and c.dtype != dtype:
                     c = c.astype(dtype)
-                if flags.anomaly:
+                if anomaly:
                     _check_finite(v, c, i)
                 adjoint[p] = adjoint[p] + c if p in adjoint else c
                 children[p] -= 1

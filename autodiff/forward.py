@@ -37,11 +37,13 @@ def level(batch: tuple[int, ...] = ()) -> Iterator[int]:
     number = next(_counter)
     flags.tangent_batches[number] = tuple(batch)
     flags.forward_levels += 1
+    flags.hooked += 1
     try:
         yield number
     finally:
         del flags.tangent_batches[number]
         flags.forward_levels -= 1
+        flags.hooked -= 1
 
 
 def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:

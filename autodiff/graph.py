@@ -72,10 +72,12 @@ def detect_anomaly() -> Iterator[None]:
     raises at the first NaN/inf it produces, naming the op and that place."""
     previous = flags.anomaly
     flags.anomaly = True
+    flags.hooked += 1
     try:
         yield
     finally:
         flags.anomaly = previous
+        flags.hooked -= 1
 
 
 @contextlib.contextmanager
@@ -84,10 +86,12 @@ def name_scope(name: str) -> Iterator[None]:
     enter their scope when called, and drawings group the tensors of a call into a cluster."""
     previous = flags.scope
     flags.scope = (previous or ()) + (name,)
+    flags.hooked += 1
     try:
         yield
     finally:
         flags.scope = previous
+        flags.hooked -= 1
 
 
 def _user_frames() -> list[traceback.FrameSummary]:
@@ -162,7 +166,8 @@ class Primitive:
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         """Evaluate on ``args`` and, when gradients are wanted, record the new vertex:
         ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})`` with Parents(v) = args."""
-        if flags.vmap_levels and any(isinstance(a, interpreters.batched_type) for a in args):
+        hooked = flags.hooked  # (one read of the thread's modes on the common path)
+        if hooked and flags.vmap_levels and any(isinstance(a, interpreters.batched_type) for a in args):
             return interpreters.batch(self, args, params)
         kind = None
         requires_grad = False
@@ -195,11 +200,11 @@ class Primitive:
             t.saved = datas  # the arrays as this operation saw them: what the VJP rules use
             if shared.inplace_writes:
                 t.recorded_at = shared.inplace_writes
-            if flags.anomaly:
+            if hooked and flags.anomaly:
                 t.created_at = _user_frames()
-            if flags.scope is not None:
+            if hooked and flags.scope is not None:
                 t.scope = flags.scope
-        if flags.forward_levels:
+        if hooked and flags.forward_levels:
             interpreters.tangents(self, t, args, params)
         return t
 

@@ -18,6 +18,7 @@ class _Modes(threading.local):
     anomaly = False
     forward_levels = 0  # number of open forward-mode (jvp) levels; see autodiff.forward
     vmap_levels = 0  # number of open vmap levels
+    hooked = 0  # open modes every operation must look at (the four above and name scopes): one read
     scope: tuple[str, ...] | None = None  # names of the nn modules being called (for drawings)
     ceiling = math.inf  # forward-mode rules of level L see only levels below L
 

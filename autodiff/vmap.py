@@ -97,11 +97,13 @@ def level(size: int) -> Iterator[int]:
     number = next(_counter)
     flags.vmap_sizes[number] = size
     flags.vmap_levels += 1
+    flags.hooked += 1
     try:
         yield number
     finally:
         del flags.vmap_sizes[number]
         flags.vmap_levels -= 1
+        flags.hooked -= 1
 
 
 # ----------------------------------------------------------------------------- the interpreter
