@@ -186,7 +186,10 @@ class Primitive:
                 datas.append(a)
         if kind is None:
             raise TypeError(f"{self.name}: expected at least one Tensor argument, got {args!r}")
-        out = self.forward(backend.array_module_of_type(kind), *datas, **params)
+        try:
+            out = self.forward(backend.array_module_of_type(kind), *datas, **params)
+        except (ValueError, TypeError) as error:
+            raise _argument_error(self, args, error) from None
         if type(out) is not kind:
             out = backend.normalize(out, kind)
         t = Tensor.__new__(Tensor)
@@ -210,6 +213,19 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+def _argument_error(prim: Primitive, args: tuple, error: Exception) -> Exception:
+    """NumPy's refusal of the arguments (shapes that do not broadcast, a string operand...) as
+    an error of the same kind that names the operation and the arguments; the engine's own
+    errors (the strict device's, for one) pass unchanged."""
+    if type(error) is not ValueError and not type(error).__module__.startswith("numpy"):
+        return error
+    described = ", ".join(
+        f"{a.dtype} {a.shape}" if isinstance(a, Tensor) else f"{type(a).__name__} {a!r:.40}" for a in args
+    )
+    kind = ValueError if isinstance(error, ValueError) else TypeError
+    return kind(f"{prim.name}: {error} (arguments: {described})")
 
 
 def _device_error(prim: Primitive, args: tuple) -> ValueError:

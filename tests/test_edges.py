@@ -370,3 +370,13 @@ def test_seed_on_another_device_raises():
     z = ad.tensor([1.0, 2.0], requires_grad=True, device="cpu") * 2
     with pytest.raises(ValueError, match="device"):
         z.backward(ad.tensor([1.0, 1.0], device="strict"))
+
+
+# ----------------------------------------------------------------------------- NumPy's refusals, named
+def test_numpys_refusals_name_the_operation_and_the_arguments():
+    with pytest.raises(
+        ValueError, match=r"add: operands could not be broadcast .*float64 \(4, 3\), float64 \(2,\)"
+    ):
+        ad.randn(4, 3, seed=0) + ad.ones(2)
+    with pytest.raises(TypeError, match=r"add: .* \(arguments: float64 \(2,\), str 'a'\)"):
+        ad.ones(2) + "a"
