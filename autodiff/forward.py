@@ -15,16 +15,13 @@ level L is in play, rules run on raw arrays, as fast as the primal computation.
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
 from autodiff import backend
 from autodiff.graph import Primitive, interpreters, raw_namespace
-from autodiff.state import flags
+from autodiff.state import flags, open_level
 from autodiff.tensor import Tensor
-
-_counter = itertools.count(1)
 
 
 @contextlib.contextmanager
@@ -34,16 +31,8 @@ def level(batch: tuple[int, ...] = ()) -> Iterator[int]:
         from autodiff.vmap import Unbatched
 
         raise Unbatched("forward mode with a batch of tangents (jacfwd, hessian) inside vmap")
-    number = next(_counter)
-    flags.tangent_batches[number] = tuple(batch)
-    flags.forward_levels += 1
-    flags.hooked += 1
-    try:
+    with open_level("tangent_batches", "forward_levels", tuple(batch)) as number:
         yield number
-    finally:
-        del flags.tangent_batches[number]
-        flags.forward_levels -= 1
-        flags.hooked -= 1
 
 
 def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:

@@ -7,8 +7,12 @@ Only the in-place write counter is shared by every thread, since tensors are.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 
 class _Modes(threading.local):
@@ -33,3 +37,22 @@ class _Shared:
 
 flags = _Modes()
 shared = _Shared()
+
+
+_numbers = itertools.count(1)  # level numbers grow inwards, shared by forward mode and vmap
+
+
+@contextlib.contextmanager
+def open_level(registry: str, counter: str, value: Any) -> Iterator[int]:
+    """Open a level of a transformation for the block: a new number, its entry ``value`` in
+    this thread's dict ``registry``, one more on the counter ``counter`` and on ``hooked``."""
+    number = next(_numbers)
+    getattr(flags, registry)[number] = value
+    setattr(flags, counter, getattr(flags, counter) + 1)
+    flags.hooked += 1
+    try:
+        yield number
+    finally:
+        del getattr(flags, registry)[number]
+        setattr(flags, counter, getattr(flags, counter) - 1)
+        flags.hooked -= 1

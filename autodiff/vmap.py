@@ -20,19 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from autodiff import ops
 from autodiff.creation import ones_like
 from autodiff.graph import Primitive, interpreters
 from autodiff.ops.batching import unbatched_output
-from autodiff.state import flags
+from autodiff.state import flags, open_level
 from autodiff.tensor import Tensor
-
-_counter = itertools.count(1)
 
 
 class Unbatched(NotImplementedError):
@@ -92,18 +89,9 @@ class BatchedTensor(Tensor):
         return BatchedTensor(self.value.detach(), self.level)
 
 
-@contextlib.contextmanager
-def level(size: int) -> Iterator[int]:
-    number = next(_counter)
-    flags.vmap_sizes[number] = size
-    flags.vmap_levels += 1
-    flags.hooked += 1
-    try:
-        yield number
-    finally:
-        del flags.vmap_sizes[number]
-        flags.vmap_levels -= 1
-        flags.hooked -= 1
+def level(size: int) -> contextlib.AbstractContextManager[int]:
+    """Open a vmap level of batch size ``size`` for a block."""
+    return open_level("vmap_sizes", "vmap_levels", size)
 
 
 # ----------------------------------------------------------------------------- the interpreter
