@@ -13,6 +13,7 @@ how a loss becomes a function of theta, ``theta -> L(f_theta(X), Y)``, as in the
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -349,12 +350,20 @@ def functional_call(module: Module, params: Mapping[str, Tensor], *args: Any, **
         if id(by_name[name]) in substitutes:
             raise ValueError(f"functional_call: '{name}' is tied to another name that was also given")
         substitutes[id(by_name[name])] = tensor
-    saved = [(registry, name, registry[name]) for places in locations.values() for registry, name in places]
-    try:
-        for key, tensor in substitutes.items():
-            for registry, name in locations[key]:
-                registry[name] = tensor
-        return module(*args, **kwargs)
-    finally:
-        for registry, name, original in saved:
-            registry[name] = original
+    with _SWAPPING:  # the swap is visible to every thread: one functional_call at a time
+        saved = [
+            (registry, name, registry[name]) for places in locations.values() for registry, name in places
+        ]
+        try:
+            for key, tensor in substitutes.items():
+                for registry, name in locations[key]:
+                    registry[name] = tensor
+            return module(*args, **kwargs)
+        finally:
+            for registry, name, original in saved:
+                registry[name] = original
+
+
+# functional_call puts the given tensors into the module's own registries for the call, which
+# other threads would see: calls from several threads (a threaded Dask worker, say) take turns.
+_SWAPPING = threading.RLock()

@@ -173,3 +173,30 @@ def test_functional_call_keeps_running_statistics():
     before = bn.running_mean
     nn.functional_call(bn, {"weight": ad.ones(3) * 2}, ad.randn(8, 3, seed=0))
     assert bn.running_mean is before
+
+
+@pytest.mark.cpu_only
+def test_functional_call_from_several_threads_gives_each_its_own_parameters():
+    import threading
+
+    layer = nn.Linear(2, 1)
+    x = ad.ones(1, 2)
+    results, errors = {}, []
+
+    def call(k):
+        try:
+            for _ in range(200):
+                w = ad.full((1, 2), float(k))
+                out = nn.functional_call(layer, {"weight": w, "bias": ad.zeros(1)}, x)
+                if out.item() != 2.0 * k:
+                    errors.append((k, out.item()))
+            results[k] = True
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append((k, repr(error)))
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 4
