@@ -21,7 +21,7 @@ from typing import Any
 import autodiff as ad
 from autodiff.engine import backprop
 from autodiff.tensor import Tensor
-from landscape._core import ScalarFn, check_finite, flat, hvp_many, jvp_many, like, xp_of
+from landscape._core import MEMORY_BUDGET, ScalarFn, check_finite, flat, hvp_many, jvp_many, like, xp_of
 
 
 class Linearisation:
@@ -60,7 +60,6 @@ def products(routine: str, f: Any, theta: Any) -> tuple[Tensor, Callable[[Tensor
 # Bytes of tangents alive in one forward-over-reverse pass: blocks that stay in cache (64 MB gave
 # chunks of 91 tangents and 0.33 s for a 1441-parameter MLP Hessian, 256 MB chunks of 364 and
 # 0.79 s: large temporaries are memory-bound and page-fault on every allocation).
-MEMORY_BUDGET = 64 * 2**20
 
 
 def tangent_chunk(f: ScalarFn, theta: Tensor, memory_budget: int = MEMORY_BUDGET) -> int:

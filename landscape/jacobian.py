@@ -32,10 +32,8 @@ import numpy as np
 import autodiff as ad
 from autodiff import backend
 from autodiff.tensor import Tensor
-from landscape._core import check_finite, host, progress, xp_of
+from landscape._core import MEMORY_BUDGET, check_finite, host, progress, xp_of
 from landscape.params import ParamSpace, _nn, check_model
-
-MEMORY_BUDGET = 256 * 2**20  # bytes of per-sample gradients alive at once
 
 
 def _space(routine: str, model: Any) -> ParamSpace:
