@@ -7,8 +7,8 @@
     x.grad
 
 The engine (``engine.py``) is the backpropagation algorithm of the lecture
-(``../shared/seeds/001_9074c1202f56cd83.txt``); the op library (``ops/``) is the table of
-primitives with their derivative rules; ``transforms.py`` holds grad, jvp, jacrev, hessian, ...
+(Scaman 2024, *Non-convex optimization*); the op library (``ops/``) is the
+table of primitives with their derivative rules; ``transforms.py`` holds grad, jvp, jacrev, hessian, ...
 """
 
 from autodiff import random

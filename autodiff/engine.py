@@ -1,7 +1,7 @@
 """The backward pass: the backpropagation algorithm of Rumelhart et al. (1986).
 
-As in ``../shared/seeds/001_9074c1202f56cd83.txt`` (*The backpropagation algorithm*): the
-forward pass has computed every ``y^(v)``; the backward pass sets ``z^(f) = seed`` at the output
+As in Scaman 2024, *Non-convex optimization*, section *The backpropagation algorithm*:
+the forward pass has computed every ``y^(v)``; the backward pass sets ``z^(f) = seed`` at the output
 and, from the output to the roots,
 
     z^(v) = sum over w in Children(v) of (d f^(w) / d x^(v))^T z^(w),

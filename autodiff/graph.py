@@ -1,6 +1,6 @@
 """Recording the computation graph while the program runs (define-by-run).
 
-In the lecture's terms (``../shared/seeds/001_9074c1202f56cd83.txt``, *Computation graphs*),
+In the lecture's terms (Scaman 2024, *Non-convex optimization*, *Computation graphs*),
 each value is a vertex v of a DAG with ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})``.  Here the
 vertex *is* the :class:`~autodiff.tensor.Tensor` that holds ``x^(v)`` (as in micrograd): it
 remembers the primitive ``f^(v)`` (``_op``), its arguments ``Parents(v)`` (``_parents``) and the

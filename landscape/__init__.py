@@ -22,7 +22,7 @@ Every routine refuses NaN or inf, in its inputs (theta, X, vectors) or in the va
 (f, the gradient, Hessian products, the Jacobian), with :class:`NonFiniteError` (a ValueError)
 naming the routine: no kind, rank or spectrum is reported from non-finite numbers.
 
-Mathematics from ``../shared/seeds/000_9b541997235a7417.txt`` (critical points, saddles,
+Mathematics from Malgouyres 2024 (critical points, saddles,
 functional dimension, ReLU rescaling), ``001_9074c1202f56cd83.txt`` (PL condition) and
 ``004_2831734f7d650dd9.txt`` (the kernel K).  Decisions (ranks, signs of eigenvalues) are made in
 float64 with their tolerance and gap reported.

@@ -1,4 +1,4 @@
-"""Classifying critical points (``../shared/seeds/000_9b541997235a7417.txt``, *Paysage de la
+"""Classifying critical points (Malgouyres 2024, *Paysage de la
 fonction objectif*).
 
 theta is a first-order critical point when grad f = 0 and a second-order one when moreover the

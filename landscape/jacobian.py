@@ -6,10 +6,10 @@ parameters (``nn.functional_call``); vmap gives each example its own copy of the
 one batched backward pass with one-hot cotangents gives every row of the chunk, no loop over
 samples.
 
-Its rank is the *functional dimension* of ``../shared/seeds/000_9b541997235a7417.txt``: near a
+Its rank is the *functional dimension* of Malgouyres 2024: near a
 generic theta, the image {f_theta'(X)} is a manifold of dimension rk(D f_theta(X)) and the
 pre-image {theta' : f_theta'(X) = f_theta(X)} one of dimension p - rk.  ``ntk`` is the kernel
-``K = J J^T`` of ``../shared/seeds/004_2831734f7d650dd9.txt`` (the Gram matrix K_Theta whose
+``K = J J^T`` of the notes on why optimisation works (the Gram matrix K_Theta whose
 smallest eigenvalue controls the gradient of the square loss), which also gives the
 Polyak-Lojasiewicz constant (``landscape.pl``).
 

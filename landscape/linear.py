@@ -4,7 +4,7 @@ For data X (d_x, n), Y (d_y, n) and widths ``[d_x, d_1, ..., d_{H-1}, d_y]`` the
 
     R(W) = ||W_H ... W_1 X - Y||^2,      W_h of shape (d_h, d_{h-1}).
 
-The theory is that of the lecture notes ``../shared/seeds/000_9b541997235a7417.txt`` (last
+The theory is that of the lecture notes Malgouyres 2024 (last
 part, "Paysage pour les réseaux linéaires": Achour, Malgouyres, Gerchinovitz; the one-hidden-
 layer case of Baldi and Hornik), with the notes' notation:
 
@@ -21,7 +21,7 @@ layer case of Baldi and Hornik), with the notes' notation:
   minimisers are parametrised by gauges D_h and free blocks A_R, (W_h)_DR, M_D.
 
 ``invariants`` are the conserved quantities W_{j+1}^T W_{j+1} - W_j W_j^T of the gradient flow
-(Chitour, Liao, Couillet, ``../shared/seeds/002_e0eb7dfd7b4fa2c3.txt``).
+(Chitour, Liao, Couillet 2019).
 
 The theory is host-side linear algebra on data the problem owns (NumPy); the risk itself,
 ``DeepLinearProblem.loss``, is an autodiff function of a flat parameter vector, on any device,
@@ -139,7 +139,7 @@ def _block_diag(top: int, block: np.ndarray) -> np.ndarray:
 def check_assumptions(X: np.ndarray, Y: np.ndarray, rtol: float = 1e-10) -> list[str]:
     """The theorem's assumptions that (X, Y) violate, each as a sentence (empty: all hold):
     d_y <= d_x <= n, Sigma_XX invertible, Sigma_XY of full rank, distinct singular values of
-    Sigma^{1/2} (``../shared/seeds/000_9b541997235a7417.txt``, "On suppose")."""
+    Sigma^{1/2} (Malgouyres 2024, "On suppose")."""
     (d_x, n), d_y = X.shape, Y.shape[0]
     failures = []
     if not d_y <= d_x <= n:
@@ -171,7 +171,7 @@ def check_assumptions(X: np.ndarray, Y: np.ndarray, rtol: float = 1e-10) -> list
 
 def invariants(W: Sequence[Any]) -> list[Any]:
     """The gradient-flow invariants W_{j+1}^T W_{j+1} - W_j W_j^T, j = 1..H-1 (each d_j x d_j),
-    conserved along dW/dt = -grad R (Chitour, Liao, Couillet, ``../shared/seeds/002_*.txt``,
+    conserved along dW/dt = -grad R (Chitour, Liao, Couillet 2019,
     "Proposition (Invariants)").  Works on NumPy arrays and on tensors (autodiff ops)."""
     return [W[j + 1].T @ W[j + 1] - W[j] @ W[j].T for j in range(len(W) - 1)]
 
@@ -209,7 +209,7 @@ def gradient_descent(
 # ----------------------------------------------------------------------------- the problem
 class DeepLinearProblem:
     """R(W) = c ||W_H ... W_1 X - Y||^2 with X (d_x, n), Y (d_y, n), one column per example, and
-    ``widths = [d_x, d_1, ..., d_{H-1}, d_y]`` (``../shared/seeds/000_9b541997235a7417.txt``);
+    ``widths = [d_x, d_1, ..., d_{H-1}, d_y]`` (Malgouyres 2024);
     c = 1, or c = 1/2 with ``half=True``: the convention F = 1/2 ||...||^2 of Chitour, Liao and
     Couillet, *Dynamical aspects of deep learning* (2019), whose critical values are *half* sums of squares
     (every risk, gradient and critical value is then multiplied by 1/2).
@@ -513,7 +513,7 @@ class DeepLinearProblem:
 
     def theory_kind(self, W: Any, grad_rtol: float = 1e-7, rank_rtol: float = 1e-8) -> TheoryReport:
         """Global minimiser / strict saddle / non-strict saddle by the theorem's decision tree
-        (``../shared/seeds/000_9b541997235a7417.txt``, "Figure: Theorem [E. Achour et al.]"),
+        (Malgouyres 2024, "Figure: Theorem [E. Achour et al.]"),
         with the facts it uses: r = rk(W_H...W_1), S, every pivot with its blocks' ranks."""
         W = self.matrices(W)
         report = TheoryReport(kind="undetermined", r_max=self.r_max, loss=self.risk(W))

@@ -1,6 +1,6 @@
 """The parameter space of a model as one flat vector theta in R^p.
 
-The lecture (``../shared/seeds/000_9b541997235a7417.txt``) studies the loss as a function of
+The lecture (Malgouyres 2024) studies the loss as a function of
 theta = (W_1, b_1, ..., W_H, b_H) in R^p; here theta is the concatenation of the model's
 parameters in ``model.parameters()`` order, each flattened in C order.  ``ParamSpace`` maps
 theta to the parameters and back, and makes the loss a plain function ``f(theta)`` (through

@@ -1,4 +1,4 @@
-"""The Polyak-Lojasiewicz inequality (``../shared/seeds/001_9074c1202f56cd83.txt``).
+"""The Polyak-Lojasiewicz inequality (Scaman 2024).
 
 L satisfies the mu-PL condition when ``||grad L(theta)||^2 >= 2 mu (L(theta) - L*)``; then
 gradient descent converges linearly to the global minimum value L*, convexity or not.  Example

@@ -1,4 +1,4 @@
-"""Local geometry of fully-connected ReLU networks (``../shared/seeds/000_9b541997235a7417.txt``).
+"""Local geometry of fully-connected ReLU networks (Malgouyres 2024).
 
 For an MLP f_h = sigma(W_h f_{h-1} + b_h) (h < H), f_H = W_H f_{H-1} + b_H:
 

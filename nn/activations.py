@@ -1,5 +1,5 @@
 """Activation functions as modules (parameter-free): sigma in f_h = sigma(W_h f_{h-1} + b_h),
-``../shared/seeds/000_9b541997235a7417.txt``."""
+Malgouyres 2024."""
 
 from __future__ import annotations
 

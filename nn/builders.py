@@ -1,10 +1,10 @@
 """The networks of the lecture in one line.
 
-``MLP(sizes)`` is the fully-connected network of ``../shared/seeds/000_9b541997235a7417.txt``:
+``MLP(sizes)`` is the fully-connected network of Malgouyres 2024:
 f_0(x) = x, f_h(x) = sigma(W_h f_{h-1}(x) + b_h) for h < H, and an identity last layer
 f_H(x) = W_H f_{H-1}(x) + b_H, with sizes (n_0, ..., n_H).  ``DeepLinear(widths)`` is the deep
 linear network x -> W_H ... W_1 x (sigma(t) = t, no biases) whose landscape is studied in
-``../shared/seeds/002_e0eb7dfd7b4fa2c3.txt``.
+Chitour 2019.
 """
 
 from __future__ import annotations

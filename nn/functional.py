@@ -1,7 +1,7 @@
 """Stateless functions of the layers and losses: activations, linear maps, convolutions,
 pooling, normalisation, dropout, and the losses.
 
-The lecture's fully-connected layer (``../shared/seeds/000_9b541997235a7417.txt``) is
+The lecture's fully-connected layer (Malgouyres 2024) is
 ``f_h = sigma_h(W_h f_{h-1} + b_h)`` with ``W_h`` in R^{n_h x n_{h-1}}; on a batch stored as
 rows this is ``x @ W.T + b`` (:func:`linear`).  Per-example parameters (per-sample gradients and
 Jacobians) need nothing here: ``ad.vmap`` over the examples gives each its own copy.

@@ -2,9 +2,9 @@
 
 The variance of a layer's output is ``fan_in * Var(W) * E[x^2]``: He (Kaiming) initialisation
 takes ``Var(W) = gain^2 / fan`` so that signals neither vanish nor explode through depth (the
-vanishing/exploding gradients of ``../shared/seeds/000_9b541997235a7417.txt``), Glorot (Xavier)
+vanishing/exploding gradients of Malgouyres 2024), Glorot (Xavier)
 ``Var(W) = gain^2 * 2 / (fan_in + fan_out)``.  The NTK parametrisation
-(``../shared/seeds/004_2831734f7d650dd9.txt``, lazy training) draws W ~ N(0, 1) and scales
+(the notes on why optimisation works, lazy training) draws W ~ N(0, 1) and scales
 the layer's output by ``1 / sqrt(fan_in)`` instead.
 
 Numbers are drawn on the host from the generator and copied to the tensor's device, so a seed

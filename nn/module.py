@@ -8,7 +8,7 @@ name for a root) so that drawings of the graph cluster tensors by module path.
 
 :func:`functional_call` runs a module with other tensors in place of its parameters; this is
 how a loss becomes a function of theta, ``theta -> L(f_theta(X), Y)``, as in the lecture
-(``../shared/seeds/000_9b541997235a7417.txt``: theta = (W_H, ..., W_1, b_H, ..., b_1)).
+(Malgouyres 2024: theta = (W_H, ..., W_1, b_H, ..., b_1)).
 """
 
 from __future__ import annotations

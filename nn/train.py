@@ -1,7 +1,7 @@
 """The training loop: ``fit`` runs epochs of mini-batch steps theta <- theta - step(grad L_B(theta))
 and records, per epoch, the mean loss, the accuracy (for class-index targets) and the mean
 gradient norm ||grad L_B(theta)|| (the stationarity measure of
-``../shared/seeds/001_9074c1202f56cd83.txt``); callbacks run landscape measurements during
+Scaman 2024); callbacks run landscape measurements during
 training.  Per-step quantities stay on the device and are read back once per epoch.
 """
 

@@ -1,7 +1,7 @@
 """DOT text for a computation graph: the one place drawings are made (``to_dot``, ``draw`` and
 the frames of ``draw_steps`` all come from :func:`dot_body`).
 
-Each operation vertex v of ``../shared/seeds/001_9074c1202f56cd83.txt`` is drawn as an
+Each operation vertex v of Scaman 2024 (*Non-convex optimization*) is drawn as an
 operation node (``f^(v)``, an ellipse) feeding a tensor node (``x^(v)``: shape, dtype, device,
 and optionally the value ``y^(v)`` and the adjoint ``z^(v)``); roots are boxes coloured by kind
 (input, parameter, constant), Python scalars plain text.  Node ids are positions in the

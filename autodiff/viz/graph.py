@@ -1,6 +1,6 @@
 """The computation graph as drawings see it: vertices in a stable order, their kinds and clusters.
 
-A vertex is a :class:`~autodiff.tensor.Tensor` (``../shared/seeds/001_9074c1202f56cd83.txt``,
+A vertex is a :class:`~autodiff.tensor.Tensor` (Scaman 2024,
 *Computation graphs*): a root ``r`` (a leaf: an input, a parameter or a constant) or a value
 ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})`` made by an operation.  The walk is iterative (an
 explicit stack, no recursion), so graphs of any depth can be drawn, and its order depends only

@@ -122,7 +122,7 @@ def linear_regression(
     """Whitened inputs X (n, d_x) with X^T X / n = I exactly, and targets Y = X M^T with
     M = U diag(s) V^T (d_y x d_x, random orthonormal U, V): then Sigma_XX = I and
     Sigma_YX = M has the chosen singular values s, which fix the critical values of the deep
-    linear network's loss (``../shared/seeds/002_e0eb7dfd7b4fa2c3.txt``: half sums of squares of
+    linear network's loss (Chitour 2019: half sums of squares of
     subsets of them).  ``meta`` holds M and s."""
     s = np.asarray(singular_values, dtype=float)
     d_x = input_dim or len(s)

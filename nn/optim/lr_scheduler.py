@@ -2,7 +2,7 @@
 ``group["lr"] = base_lr * factor(t)`` for every parameter group of an optimiser, t counting the
 calls to ``step()`` (per step or per epoch, as the caller chooses); :class:`ReduceLROnPlateau`
 instead reacts to a measured metric.  Decreasing steps are what SGD needs to converge with noisy
-gradients (``../shared/seeds/001_9074c1202f56cd83.txt``); 1/sqrt(t) is the classical choice.
+gradients (Scaman 2024); 1/sqrt(t) is the classical choice.
 ``state_dict`` / ``load_state_dict`` save and restore the counters (not the optimiser)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ with parameter groups, and ``state_dict`` / ``load_state_dict`` (PyTorch's layou
 
 Gradient descent theta_{t+1} = theta_t - eta grad L(theta_t) converges to stationary points, and
 adding a little isotropic noise when the gradient is small lets it escape strict saddles
-(Jin et al. 2017), as in ``../shared/seeds/001_9074c1202f56cd83.txt``.  The update rules follow
+(Jin et al. 2017), as in Scaman 2024.  The update rules follow
 PyTorch's exactly (same order of operations), so trajectories agree to rounding.  Updates act in
 place on the raw arrays under no graph, and bump each parameter's version.
 """
@@ -246,7 +246,7 @@ class RMSprop(Optimizer):
 
 
 class PerturbedGD(Optimizer):
-    """Perturbed gradient descent (Jin et al. 2017, ``../shared/seeds/001_9074c1202f56cd83.txt``):
+    """Perturbed gradient descent (Jin et al. 2017, Scaman 2024):
     when ``||grad L(theta_t)|| <= threshold`` and more than ``interval`` steps have passed since
     the last perturbation, theta_t <- theta_t + xi with xi uniform in the ball of radius
     ``radius`` (over all parameters together); otherwise theta_{t+1} = theta_t - lr grad L(theta_t).
