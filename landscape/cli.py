@@ -21,6 +21,7 @@ from typing import Any
 import landscape
 from autodiff.cli import UsageError
 from landscape.experiments_cli import add_parsers as add_experiment_parsers
+from landscape.experiments_cli import scheduler_argument as _address
 
 
 def _sizes(text: str) -> list[int]:
@@ -45,7 +46,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation", help="default: the checkpoint's metrics.json")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--scheduler", metavar="tcp://host:8786", help="run the evaluations on a Dask cluster"
+        "--scheduler", metavar="tcp://host:8786", type=_address, help="run the evaluations on a Dask cluster"
     )
     parser.add_argument("--workers", type=int, help="local processes (default: one per CPU; 0: serial)")
     parser.add_argument("--out", required=True, help="folder for the JSON and the PNGs")

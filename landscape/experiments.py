@@ -348,15 +348,22 @@ def spectrum_report(
 
 
 # ----------------------------------------------------------------------------- plots
-def _pyplot() -> Any:
+def _axes() -> tuple[Any, Any]:
+    """A figure and its axes, without pyplot (a notebook's backend is left alone)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError("the experiment plots need matplotlib: pip install matplotlib") from error
-    return plt
+    fig = Figure(figsize=(6, 4))
+    return fig, fig.add_subplot()
+
+
+def _save(fig: Any, path: str | Path, legend: Any = None) -> Path:
+    if legend is not None:
+        legend.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    return Path(path)
 
 
 def _bound_lines(ax: Any, arch: Sequence[int], n: int) -> None:
@@ -370,8 +377,7 @@ def _bound_lines(ax: Any, arch: Sequence[int], n: int) -> None:
 
 def plot_training(result: dict[str, Any], path: str | Path) -> Path:
     """Functional dimension against epochs for the three input kinds, bounds as lines."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes()
     epochs = [r["epoch"] for r in result["records"]]
     for kind in INPUT_KINDS:
         ax.plot(epochs, [r[kind]["rank"] for r in result["records"]], marker="o", label=f"{kind} inputs")
@@ -382,17 +388,12 @@ def plot_training(result: dict[str, Any], path: str | Path) -> Path:
         ylabel="rank D f_theta(X)",
         title=f"{cfg['data']} {tuple(cfg['arch'])}, {cfg['points']} points",
     )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, legend=ax)
 
 
 def plot_study(study: dict[str, Any], path: str | Path) -> Path:
     """Final functional dimension (as a fraction of its bound) against the varied quantity."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes()
     for kind in INPUT_KINDS:
         ax.plot(
             study["values"],
@@ -410,17 +411,12 @@ def plot_study(study: dict[str, Any], path: str | Path) -> Path:
         ylabel="rank / min(p - #hidden, n out)",
         title=f"after {study['runs'][0]['config']['epochs']} epochs",
     )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, legend=ax)
 
 
 def plot_ntk(result: dict[str, Any], path: str | Path) -> Path:
     """lambda_min(K) against the width, both initialisations, log-log."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes()
     for init in INITS:
         rows = [r for r in result["rows"] if r["init"] == init]
         ax.loglog(
@@ -441,20 +437,12 @@ def plot_ntk(result: dict[str, Any], path: str | Path) -> Path:
         ylabel="lambda_min",
         title=f"{result['config']['points']} points on the sphere of R^{result['config']['d']}",
     )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, legend=ax)
 
 
 def plot_spectrum(report: dict[str, Any], path: str | Path) -> Path:
     """The SLQ density of the Hessian (log scale)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes()
     report["_density"].plot(ax=ax)
     ax.set_title(f"Hessian density, p = {report['p']}, {report['classify']['kind'] or 'not classified'}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)

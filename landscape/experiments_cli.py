@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from landscape.sweeps import scheduler_address
+
 
 class _Refusal(ValueError):
     """A bad argument: one line on stderr, exit status 2, nothing written."""
@@ -103,7 +105,12 @@ def _sweep_options(args: argparse.Namespace) -> dict:
 
 
 def _add_sweep_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scheduler", metavar="tcp://host:8786", help="run the study's jobs on a Dask cluster")
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://host:8786",
+        type=scheduler_argument,
+        help="run the study's jobs on a Dask cluster",
+    )
     p.add_argument("--workers", type=int, help="local processes for the study's jobs (default 0: serial)")
 
 
@@ -219,3 +226,11 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def scheduler_argument(text: str) -> str:
+    """argparse type: a Dask scheduler address (argparse reports the message on one line)."""
+    try:
+        return scheduler_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

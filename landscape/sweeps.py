@@ -162,11 +162,25 @@ def _distributed() -> Any:
     return distributed
 
 
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler address, ``tcp://host:port`` (also tls://, ucx://, inproc://); an
+    argparse type too: anything else is refused with a clear message."""
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("tcp", "tls", "ucx", "inproc") or not rest or (scheme != "inproc" and ":" not in rest):
+        raise ValueError(
+            f"{text!r} is not a Dask scheduler address: give tcp://host:port (e.g. tcp://127.0.0.1:8786)"
+        )
+    return text
+
+
 def _on_dask(fn: Callable, points: list, client: Any, retries: int, bar: Any) -> SweepResult:
     distributed = _distributed()
     owned = isinstance(client, str)
     if owned:
-        client = distributed.Client(client)
+        try:
+            client = distributed.Client(scheduler_address(client), timeout=30)
+        except (OSError, TimeoutError) as error:
+            raise ValueError(f"sweep: cannot reach the Dask scheduler at {client} ({error})") from None
     out = SweepResult([None] * len(points), backend="dask")
     futures = client.map(fn, points, retries=retries, pure=False)
     index = {future.key: i for i, future in enumerate(futures)}

@@ -82,3 +82,16 @@ def test_scheduler_option_sends_the_evaluations_to_a_dask_cluster(runs, capsys):
             assert main(["landscape", "surface", *args]) == 0
             surfaces[name] = json.loads((out / "surface.json").read_text())["values"]
     assert surfaces["dask"] == surfaces["serial"]
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("address", ["nonsense", "tcp:/host:1", "http://host:8786", "tcp://"])
+def test_a_malformed_scheduler_address_is_refused_in_one_line(address, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["landscape", "ntk", "--widths", "4", "--out", str(out), "--scheduler", address]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a Dask scheduler address: give tcp://host:port" in err[0]
+    assert not out.exists()
+    from landscape.sweeps import scheduler_address
+
+    assert scheduler_address("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
