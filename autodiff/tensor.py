@@ -250,80 +250,8 @@ class Tensor:
         return self._write("div_", lambda: self.data / _raw(other), lambda old: old / other, other)
 
     # ------------------------------------------------------------------ operators
-    def __add__(self, other):
-        return plugins.ops.add(self, other)
-
-    def __radd__(self, other):
-        return plugins.ops.add(other, self)
-
-    def __sub__(self, other):
-        return plugins.ops.subtract(self, other)
-
-    def __rsub__(self, other):
-        return plugins.ops.subtract(other, self)
-
-    def __mul__(self, other):
-        return plugins.ops.multiply(self, other)
-
-    def __rmul__(self, other):
-        return plugins.ops.multiply(other, self)
-
-    def __truediv__(self, other):
-        return plugins.ops.divide(self, other)
-
-    def __rtruediv__(self, other):
-        return plugins.ops.divide(other, self)
-
-    def __pow__(self, other):
-        return plugins.ops.power(self, other)
-
-    def __rpow__(self, other):
-        return plugins.ops.power(other, self)
-
-    def __matmul__(self, other):
-        return plugins.ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return plugins.ops.matmul(other, self)
-
-    def __neg__(self):
-        return plugins.ops.negative(self)
-
     def __pos__(self):
         return self
-
-    def __abs__(self):
-        return plugins.ops.abs(self)
-
-    def __getitem__(self, index):
-        return plugins.ops.getitem(self, index)
-
-    def __lt__(self, other):
-        return plugins.ops.less(self, other)
-
-    def __le__(self, other):
-        return plugins.ops.less_equal(self, other)
-
-    def __gt__(self, other):
-        return plugins.ops.greater(self, other)
-
-    def __ge__(self, other):
-        return plugins.ops.greater_equal(self, other)
-
-    def __eq__(self, other):  # type: ignore[override]
-        return plugins.ops.equal(self, other)
-
-    def __ne__(self, other):  # type: ignore[override]
-        return plugins.ops.not_equal(self, other)
-
-    def __and__(self, other):
-        return plugins.ops.logical_and(self, other)
-
-    def __or__(self, other):
-        return plugins.ops.logical_or(self, other)
-
-    def __invert__(self):
-        return plugins.ops.logical_not(self)
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -364,6 +292,30 @@ def _method(name: str):
     method.__doc__ = f"``ad.{name}(self, ...)``."
     return method
 
+
+def _operator(name: str, reflected: bool = False):
+    op = lambda a, b: getattr(plugins.ops, name)(a, b)  # noqa: E731
+    return (lambda self, other: op(other, self)) if reflected else (lambda self, other: op(self, other))
+
+
+# The operators, by the op each calls: ``x - y`` is ``subtract(x, y)``, ``2 - x`` (``__rsub__``)
+# is ``subtract(2, x)``, ``-x`` is ``negative(x)``.
+ARITHMETIC = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide", "pow": "power"}
+ARITHMETIC["matmul"] = "matmul"
+COMPARISONS = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "eq": "equal"}
+COMPARISONS |= {"ne": "not_equal", "and": "logical_and", "or": "logical_or"}
+for _dunder, _name in ARITHMETIC.items():
+    setattr(Tensor, f"__{_dunder}__", _operator(_name))
+    setattr(Tensor, f"__r{_dunder}__", _operator(_name, reflected=True))
+for _dunder, _name in COMPARISONS.items():
+    setattr(Tensor, f"__{_dunder}__", _operator(_name))
+for _dunder, _name in {
+    "neg": "negative",
+    "abs": "abs",
+    "invert": "logical_not",
+    "getitem": "getitem",
+}.items():
+    setattr(Tensor, f"__{_dunder}__", _method(_name))
 
 METHODS = (
     "exp log log1p expm1 sqrt sin cos tan tanh sigmoid softplus relu abs sign clip "

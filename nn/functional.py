@@ -290,10 +290,14 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce("mse_loss", diff * diff, reduction)
 
 
+def _one_hot_mask(target: Tensor, num_classes: int) -> Tensor:
+    """Boolean rows: True at class target[i], built on target's device."""
+    return ad.expand_dims(target, -1) == ad.arange(num_classes, device=target.device)
+
+
 def one_hot(target: Tensor, num_classes: int, dtype: Any = None) -> Tensor:
     """Rows e_{target[i]} of the identity, built on target's device."""
-    classes = ad.arange(num_classes, device=target.device)
-    return ad.astype(ad.expand_dims(target, -1) == classes, dtype or ad.get_default_dtype())
+    return ad.astype(_one_hot_mask(target, num_classes), dtype or ad.get_default_dtype())
 
 
 def _targets(name: str, scores: Any, target: Any) -> tuple[Tensor, Tensor]:
@@ -329,7 +333,7 @@ def check_labels(name: str, target: Tensor, classes: int) -> None:
 
 
 def _class_targets(name: str, log_probs: Tensor, target: Any) -> Tensor:
-    """Integer targets (N,) as one-hot rows, or probability targets (N, C) as they are."""
+    """Integer targets (N,) as boolean one-hot rows, or probability targets (N, C) as they are."""
     log_probs, target = _targets(name, log_probs, target)
     if target.dtype.kind in "iu":
         if target.shape != log_probs.shape[:1]:
@@ -337,7 +341,7 @@ def _class_targets(name: str, log_probs: Tensor, target: Any) -> Tensor:
                 f"{name}: class-index targets must have shape {log_probs.shape[:1]}, got {target.shape}"
             )
         check_labels(name, target, log_probs.shape[1])
-        return one_hot(target, log_probs.shape[1], log_probs.dtype)
+        return _one_hot_mask(target, log_probs.shape[1])
     if target.shape == log_probs.shape[:1]:
         raise TypeError(
             f"{name}: class indices must be integers, got dtype {target.dtype}; cast them with "
@@ -352,9 +356,13 @@ def _class_targets(name: str, log_probs: Tensor, target: Any) -> Tensor:
 
 
 def _nll(name: str, log_probs: Tensor, target: Tensor, reduction: str) -> Tensor:
-    """-sum_c t_c log p_c, with 0 log p taken as 0 even where p = 0 (masked classes, logits -inf)."""
+    """-sum_c t_c log p_c, with 0 log p taken as 0 even where p = 0 (masked classes, logits -inf):
+    for class indices, log p at the target class, picked by a mask."""
     weights = _class_targets(name, log_probs, target)
-    picked = ad.sum(ad.where(weights == 0, 0, log_probs * weights), axis=-1)
+    if weights.dtype == bool:
+        picked = ad.sum(ad.where(weights, log_probs, 0), axis=-1)
+    else:
+        picked = ad.sum(ad.where(weights == 0, 0, log_probs * weights), axis=-1)
     return _reduce(name, -picked, reduction)
 
 

@@ -11,98 +11,11 @@ import sys
 from typing import Any
 
 from autodiff.creation import full_like, ones_like, zeros_like
-from autodiff.ops import arrange, composite, elementwise, linalg, reduce, shape
-from autodiff.ops.arrange import (
-    as_tensor,
-    astype,
-    broadcast_to,
-    concatenate,
-    cumsum,
-    expand_dims,
-    flatten,
-    flip,
-    getitem,
-    moveaxis,
-    pad,
-    permute,
-    reshape,
-    setitem,
-    split,
-    squeeze,
-    stack,
-    swapaxes,
-    to_device,
-    transpose,
-    unsqueeze,
-)
-from autodiff.ops.composite import (
-    all,
-    any,
-    argmax,
-    argmin,
-    clip,
-    dot,
-    einsum,
-    gelu,
-    leaky_relu,
-    log_sigmoid,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    mean,
-    min,
-    norm,
-    outer,
-    prod,
-    softmax,
-    std,
-    sum,
-    var,
-)
-from autodiff.ops.conv import col2im, fold, im2col, unfold
-from autodiff.ops.elementwise import (
-    abs,
-    add,
-    cos,
-    divide,
-    equal,
-    exp,
-    expm1,
-    greater,
-    greater_equal,
-    isfinite,
-    isnan,
-    less,
-    less_equal,
-    log,
-    log1p,
-    logical_and,
-    logical_not,
-    logical_or,
-    maximum,
-    minimum,
-    multiply,
-    negative,
-    not_equal,
-    power,
-    relu,
-    sigmoid,
-    sign,
-    sin,
-    softplus,
-    sqrt,
-    subtract,
-    tan,
-    tanh,
-    where,
-)
-from autodiff.ops.reduce import eye_like
-from autodiff.ops.shape import scatter_add
+from autodiff.graph import Primitive
+from autodiff.ops import arrange, composite, conv, elementwise, linalg, reduce, shape
 from autodiff.tensor import plugins
 
 
-# ----------------------------------------------------------------------------- PyTorch's names
 def _accept_torch_names(fn: Any) -> Any:
     """``fn`` also taking PyTorch's ``dim=`` and ``keepdim=`` as aliases of ``axis=`` and
     ``keepdims=``."""
@@ -119,12 +32,28 @@ def _accept_torch_names(fn: Any) -> Any:
     return wrapper
 
 
-for _name, _fn in list(globals().items()):  # the public ops (first argument the data) with an axis
-    if inspect.isfunction(_fn) and _fn.__module__ in (composite.__name__, arrange.__name__):
-        _parameters = list(inspect.signature(_fn).parameters)
-        if not _name.startswith("_") and "axis" in _parameters and _parameters[0] in ("x", "tensors"):
-            globals()[_name] = _accept_torch_names(_fn)
-cat = concatenate  # PyTorch's name: ``ad.cat(tensors, dim=0)``
+def _export(value: Any, module: Any) -> Any:
+    """What the namespace shows for a public name of ``module``: a primitive as it is; a function
+    of a module of wrappers, with PyTorch's names accepted when it takes an axis; else None."""
+    if isinstance(value, Primitive):
+        return value
+    defined_here = inspect.isfunction(value) and value.__module__ == module.__name__
+    if defined_here and module in (arrange, composite, conv):
+        parameters = list(inspect.signature(value).parameters)
+        takes_axis = "axis" in parameters and parameters[0] in ("x", "tensors")
+        return _accept_torch_names(value) if takes_axis else value
+    return None
+
+
+# Every op by its NumPy name, without a list to keep: the primitives declared in each module,
+# then the public functions of the modules of wrappers (arrange, composite, conv), which check
+# the arguments and call the primitive of the same name, so they override it.  Declaring a
+# primitive or defining a public function is all it takes to add an op.
+for _module in (elementwise, reduce, shape, linalg, arrange, composite, conv):
+    for _name, _value in vars(_module).items():
+        _exported = None if _name.startswith("_") else _export(_value, _module)
+        if _exported is not None:
+            globals()[_name] = _exported
 
 # The operators and NumPy-style methods of Tensor call into this namespace.
 plugins.ops = sys.modules[__name__]
@@ -132,8 +61,9 @@ plugins.ops = sys.modules[__name__]
 # What ``import autodiff`` shows: every op by its NumPy name, without the submodules and the
 # internals that derivative rules call through this namespace (``ns.scatter_add``, ...).
 INTERNAL = {"arrange", "batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape"}
-INTERNAL |= {"Any", "functools", "inspect", "plugins", "sys"}
-INTERNAL |= {"cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
+INTERNAL |= {"Any", "Primitive", "functools", "inspect", "plugins", "sys"}
+INTERNAL |= {"alias", "cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
+INTERNAL |= {"canonical_index", "conv_geometry", "normalize_axes", "one_axis", "pair"}
 __all__ = sorted(
     name for name in dir() if not name.startswith("_") and name not in INTERNAL and name != "INTERNAL"
 )

@@ -188,6 +188,9 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return tensors[0] if len(tensors) == 1 else sh.concatenate(*tensors, axis=a)
 
 
+cat = concatenate  # PyTorch's name: ``ad.cat(tensors, dim=0)``
+
+
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
