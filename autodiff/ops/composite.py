@@ -139,11 +139,10 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
     raise ValueError(f"norm: ord={ord!r} is not supported (use None/2/'fro', 1 or inf)")
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(log_softmax(x)): stable for any logits."""
+def softmax(x: Any, axis: Any = -1) -> Tensor:
+    """exp(x - logsumexp(x)) over ``axis`` (an int or a tuple): stable for any logits."""
     x = as_tensor(x)
-    one_axis("softmax", axis, x.ndim)
-    return ew.exp(log_softmax(x, axis))
+    return rd.softmax(x, axis=normalize_axes("softmax", axis, x.ndim))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:

@@ -76,30 +76,33 @@ def _logsumexp_forward(xp, x, axis, keepdims):
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
-def _softmax_of(ns, out, x, axis, keepdims):
-    """exp(x - logsumexp(x)), the derivative of logsumexp: zero (not NaN) when every entry is
-    -inf, and where some entries are +inf (so is logsumexp), 1/k on each of those k entries and
-    0 on the finite ones (the limit).  Exponents are made finite first, so that the derivative of
-    this rule has no NaN either."""
-    lse = keep(ns, out, axis, keepdims)
+def _softmax_forward(xp, x, axis):
+    """exp(x - logsumexp(x)) over ``axis``: zero (not NaN) when every entry is -inf, and where
+    some entries are +inf (so is logsumexp), 1/k on each of those k entries and 0 on the finite
+    ones (the limit)."""
+    lse = _logsumexp_forward(xp, x, axis, True)
     infinite = lse == math.inf
-    shifted = ns.exp(ns.where(infinite, 0, x - ns.where(ns.isfinite(lse), lse, 0)))  # 1 where infinite
-    top = ns.where(x == math.inf, shifted, 0)
-    return ns.where(infinite, top / ns.where(infinite, ns.sum(top, axis=axis, keepdims=True), 1), shifted)
+    shifted = xp.exp(xp.where(infinite, 0, x - xp.where(xp.isfinite(lse), lse, 0)))  # 1 where infinite
+    top = xp.where(x == math.inf, shifted, 0)
+    return xp.where(infinite, top / xp.where(infinite, xp.sum(top, axis=axis, keepdims=True), 1), shifted)
 
 
+def _softmax_vjp(ns, g, out, x, axis):
+    """s (g - <g, s>): the Jacobian diag(s) - s s^T of softmax is symmetric, so VJP = JVP."""
+    return out * (g - ns.sum(g * out, axis=axis, keepdims=True))
+
+
+# softmax(x) = d logsumexp(x) / dx: one primitive, so that the derivative of logsumexp is one
+# recorded operation (not the dozen of its inf-safe formula) when a backward pass is recorded.
+softmax = Primitive("softmax", _softmax_forward, (_softmax_vjp,), sum_of(_softmax_vjp), batch=leading_axes)
 logsumexp = Primitive(
     "logsumexp",
     _logsumexp_forward,
-    (
-        lambda ns, g, out, x, axis, keepdims: (
-            expand(ns, g, out, x, axis, keepdims) * _softmax_of(ns, out, x, axis, keepdims)
-        ),
-    ),
+    (lambda ns, g, out, x, axis, keepdims: expand(ns, g, out, x, axis, keepdims) * ns.softmax(x, axis=axis),),
     sum_of(
         lambda ns, t, out, x, axis, keepdims: ns.sum(
-            t * _softmax_of(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims
-        ),
+            t * ns.softmax(x, axis=axis), axis=axis, keepdims=keepdims
+        )
     ),
     batch=leading_axes,
 )
