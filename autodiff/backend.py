@@ -67,6 +67,8 @@ def is_floating(dtype: np.dtype) -> bool:
 
 def shape_tuple(shape: tuple, name: str = "shape") -> tuple[int, ...]:
     """``(2, 3)`` from ``f(2, 3)`` or ``f((2, 3))``: the two ways shapes are passed."""
+    if len(shape) == 1 and type(shape[0]) is tuple and all(type(n) is int for n in shape[0]):
+        return shape[0]  # the common case, checked fast
     if len(shape) == 1 and not isinstance(shape[0], int | np.integer):
         try:
             shape = tuple(shape[0])

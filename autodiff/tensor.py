@@ -74,7 +74,7 @@ class Tensor:
             self.requires_grad_(True)
 
     # ------------------------------------------------------------------ array facts
-    shape = property(lambda self: tuple(self.data.shape), doc="The shape, a tuple of ints.")
+    shape = property(lambda self: self.data.shape, doc="The shape, a tuple of ints.")
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: self.data.size)
     dtype = property(lambda self: self.data.dtype)

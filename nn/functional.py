@@ -322,8 +322,7 @@ def check_labels(name: str, target: Tensor, classes: int) -> None:
     """Refuse class indices outside [0, classes): ValueError naming the first bad label and its
     position.  One host read of a flag (a reduction on the device) per call."""
     labels = target.data
-    xp = backend.array_module(labels)
-    if xp.any((labels < 0) | (labels >= classes)).item():
+    if ((labels < 0) | (labels >= classes)).any().item():
         labels = backend.to_numpy(labels).reshape(-1).tolist()  # the error path only
         position = next(i for i, label in enumerate(labels) if not 0 <= label < classes)
         raise ValueError(

@@ -22,7 +22,7 @@ def _accept_torch_names(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for alias, name in (("dim", "axis"), ("keepdim", "keepdims")):
+        for alias, name in (("dim", "axis"), ("keepdim", "keepdims")) if kwargs else ():
             if alias in kwargs:
                 if name in kwargs:
                     raise TypeError(f"{fn.__name__}: give {name}= or its alias {alias}=, not both")

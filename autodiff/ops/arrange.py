@@ -10,6 +10,7 @@ over the primitives, so their derivatives come for free.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +38,11 @@ def as_tensor(x: Any, like: Tensor | None = None) -> Tensor:
 
 def normalize_axes(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
     """``axis`` (None, an int or a sequence) as a sorted tuple of distinct negative axes."""
+    return _normalized(name, tuple(axis) if isinstance(axis, list) else axis, ndim)
+
+
+@functools.lru_cache(maxsize=1024)  # called by every reduction and axis op: the answers repeat
+def _normalized(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(-ndim, 0))
     if not _is_int(axis) and not (isinstance(axis, Sequence) and builtins.all(_is_int(a) for a in axis)):
@@ -103,12 +109,9 @@ def permute(x: Any, *axes: int) -> Tensor:
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     x = as_tensor(x)
     order = list(range(x.ndim))
-    a, b = (
-        one_axis("swapaxes", axis1, x.ndim) + x.ndim,
-        one_axis("swapaxes", axis2, x.ndim) + x.ndim,
-    )
+    a, b = one_axis("swapaxes", axis1, x.ndim), one_axis("swapaxes", axis2, x.ndim)
     order[a], order[b] = order[b], order[a]
-    return transpose(x, order)
+    return x if a == b else sh.transpose(x, axes=tuple(order))  # a permutation by construction
 
 
 def moveaxis(x: Any, source: int, destination: int) -> Tensor:
@@ -325,6 +328,8 @@ def getitem(x: Any, index: Any) -> Tensor:
     x = as_tensor(x)
     if flags.vmap_levels and _batched_index(index):
         return interpreters.index(x, index)  # indices that differ per example: vmap's business
+    if type(index) is slice and x.ndim:  # x[a:b], the common case, needs no canonical form
+        return sh.getitem(x, index=(index,) + (slice(None),) * (x.ndim - 1))
     index, perm = canonical_index(x, index)
     if perm is not None:
         x = transpose(x, perm)

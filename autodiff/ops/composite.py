@@ -142,7 +142,10 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
 def softmax(x: Any, axis: Any = -1) -> Tensor:
     """exp(x - logsumexp(x)) over ``axis`` (an int or a tuple): stable for any logits."""
     x = as_tensor(x)
-    return rd.softmax(x, axis=normalize_axes("softmax", axis, x.ndim))
+    axes = normalize_axes("softmax", axis, x.ndim)
+    if builtins.any(x.shape[a] == 0 for a in axes):
+        return x * 1  # nothing to normalise: the empty result, in new memory
+    return rd.softmax(x, axis=axes)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
