@@ -203,41 +203,9 @@ def _accumulate(v: Tensor, z: Any, stored: set[int]) -> None:
     v.grad = z if v.grad is None else v.grad + z
 
 
-def _seed(output: Tensor, grad: Any, name: str, tensor_mode: bool) -> Any:
-    if grad is None:
-        if output.size != 1:
-            raise RuntimeError(
-                f"{name}: the output has shape {output.shape}, not a scalar; pass grad= (a tensor of "
-                f"shape {output.shape}: the vector of the vector-Jacobian product), or reduce it first"
-            )
-        seed = backend.array_module(output.data).ones_like(output.data)
-        return Tensor(seed) if tensor_mode else seed
-    if not isinstance(grad, Tensor):
-        if backend.is_array(grad) and backend.device_of(grad) != output.device:
-            raise _seed_device_error(name, backend.device_of(grad), output)
-        from autodiff.creation import tensor
-
-        grad = tensor(grad, dtype=output.dtype, device=output.device)
-    _check_seed_device(grad, output, name)
-    if grad.shape != output.shape:
-        raise RuntimeError(f"{name}: grad has shape {grad.shape} but the output has shape {output.shape}")
-    grad = grad.astype(output.dtype) if grad.dtype != output.dtype else grad
-    return grad if tensor_mode else grad.data
-
-
-def _seed_device_error(name: str, device: str, output: Tensor) -> ValueError:
-    return ValueError(
-        f"{name}: grad is on device '{device}' but the output (shape {output.shape}) is on "
-        f"'{output.device}'; nothing is moved implicitly: pass grad.to('{output.device}')"
-    )
-
-
-def _check_seed_device(grad: Tensor, output: Tensor, name: str) -> None:
-    if type(grad.data) is not type(output.data):
-        raise _seed_device_error(name, grad.device, output)
-
-
-def _check_output(output: Any, name: str) -> None:
+def _seed(output: Tensor, grad: Any, name: str, tensor_mode: bool, batched: bool = False) -> Any:
+    """The adjoint z^(output) that starts the pass: ones for a scalar output, else ``grad`` (with
+    one extra leading axis of cotangents when ``batched``), on the output's device and dtype."""
     if not isinstance(output, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(output).__name__}")
     if not output.requires_grad:
@@ -246,6 +214,31 @@ def _check_output(output: Any, name: str) -> None:
             "backpropagate through: create the inputs with requires_grad=True (or call "
             ".requires_grad_() on them), and do not compute under no_grad()"
         )
+    if grad is None and not batched:
+        if output.size != 1:
+            raise RuntimeError(
+                f"{name}: the output has shape {output.shape}, not a scalar; pass grad= (a tensor of "
+                f"shape {output.shape}: the vector of the vector-Jacobian product), or reduce it first"
+            )
+        grad = Tensor(backend.array_module(output.data).ones_like(output.data))
+    if batched and not (isinstance(grad, Tensor) and grad.shape[1:] == output.shape):
+        raise RuntimeError(
+            f"{name}(batched=True): each grad_output must be a Tensor of shape (batch, *{output.shape})"
+        )
+    if not isinstance(grad, Tensor):
+        from autodiff.creation import tensor
+
+        device = backend.device_of(grad) if backend.is_array(grad) else output.device
+        grad = tensor(grad, dtype=output.dtype, device=device)
+    if type(grad.data) is not type(output.data):
+        raise ValueError(
+            f"{name}: grad is on device '{grad.device}' but the output (shape {output.shape}) is on "
+            f"'{output.device}'; nothing is moved implicitly: pass grad.to('{output.device}')"
+        )
+    if not batched and grad.shape != output.shape:
+        raise RuntimeError(f"{name}: grad has shape {grad.shape} but the output has shape {output.shape}")
+    grad = grad.astype(output.dtype) if grad.dtype != output.dtype and not batched else grad
+    return grad if tensor_mode else grad.data
 
 
 def backward(
@@ -259,18 +252,10 @@ def backward(
 ) -> None:
     """``output.backward()``: accumulate d output / d leaf into every leaf's ``.grad``
     (``observer(v, z)`` sees each adjoint as it is completed, see ``backprop``)."""
-    _check_output(output, "backward")
+    seed = _seed(output, grad, "backward", create_graph or flags.forward_levels > 0)
     retain = create_graph if retain_graph is None else retain_graph
-    tensor_mode = create_graph or flags.forward_levels > 0
-    seed = _seed(output, grad, "backward", tensor_mode)
-    backprop(
-        [output],
-        [seed],
-        retain_graph=retain,
-        create_graph=create_graph,
-        accumulate=accumulate,
-        observer=observer,
-    )
+    options = dict(retain_graph=retain, create_graph=create_graph, accumulate=accumulate, observer=observer)
+    backprop([output], [seed], **options)
 
 
 def gradients(
@@ -288,11 +273,8 @@ def gradients(
     outputs do not depend on gets zeros."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    for o in outputs:
-        _check_output(o, "gradients")
-    for x in inputs:
-        if not isinstance(x, Tensor) or not x.requires_grad:
-            raise RuntimeError("gradients: every input must be a Tensor that requires grad")
+    if not all(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        raise RuntimeError("gradients: every input must be a Tensor that requires grad")
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs)
     if flags.vmap_levels and any(
@@ -301,26 +283,12 @@ def gradients(
         options = dict(batched=batched, retain_graph=retain_graph, create_graph=create_graph)
         return interpreters.gradients(gradients, outputs, inputs, list(grad_outputs), **options)
     tensor_mode = create_graph or flags.forward_levels > 0
-    seeds = []
-    for o, g in zip(outputs, grad_outputs, strict=True):
-        if batched:
-            if not isinstance(g, Tensor) or g.shape[1:] != o.shape:
-                raise RuntimeError(
-                    f"gradients(batched=True): each grad_output must be a Tensor of shape (batch, *{o.shape})"
-                )
-            _check_seed_device(g, o, "gradients")
-            seeds.append(g if tensor_mode else g.data)
-        else:
-            seeds.append(_seed(o, g, "gradients", tensor_mode))
+    seeds = [
+        _seed(o, g, "gradients", tensor_mode, batched) for o, g in zip(outputs, grad_outputs, strict=True)
+    ]
     retain = create_graph if retain_graph is None else retain_graph
-    found = backprop(
-        outputs,
-        seeds,
-        targets=inputs,
-        retain_graph=retain,
-        create_graph=create_graph,
-        accumulate=False,
-    )
+    options = dict(retain_graph=retain, create_graph=create_graph, accumulate=False)
+    found = backprop(outputs, seeds, targets=inputs, **options)
     batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim])
     results = []
     for x in inputs:
