@@ -67,31 +67,28 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def detect_anomaly() -> Iterator[None]:
+def _hooked_mode(name: str, value: Any) -> Iterator[None]:
+    """Set this thread's mode ``name`` for the block, one of those every operation looks at."""
+    previous = getattr(flags, name)
+    setattr(flags, name, value)
+    flags.hooked += 1
+    try:
+        yield
+    finally:
+        setattr(flags, name, previous)
+        flags.hooked -= 1
+
+
+def detect_anomaly() -> contextlib.AbstractContextManager[None]:
     """While on, each op remembers where the user's code created it, and the backward pass
     raises at the first NaN/inf it produces, naming the op and that place."""
-    previous = flags.anomaly
-    flags.anomaly = True
-    flags.hooked += 1
-    try:
-        yield
-    finally:
-        flags.anomaly = previous
-        flags.hooked -= 1
+    return _hooked_mode("anomaly", True)
 
 
-@contextlib.contextmanager
-def name_scope(name: str) -> Iterator[None]:
+def name_scope(name: str) -> contextlib.AbstractContextManager[None]:
     """Tag every tensor made inside with the scope path (``("MLP", "layers", "0")``): nn modules
     enter their scope when called, and drawings group the tensors of a call into a cluster."""
-    previous = flags.scope
-    flags.scope = (previous or ()) + (name,)
-    flags.hooked += 1
-    try:
-        yield
-    finally:
-        flags.scope = previous
-        flags.hooked -= 1
+    return _hooked_mode("scope", (flags.scope or ()) + (name,))
 
 
 def _user_frames() -> list[traceback.FrameSummary]:
