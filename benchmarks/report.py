@@ -27,6 +27,7 @@ TARGETS = (
         "curvature: top-5 eigenvalues <= 0.7x eigenthings",
     ),
 )
+FORWARD = ("ours forward", "torch forward")  # the jacfwd comparison of the scaling workload
 MIN_SLOPE = 0.75  # forward mode and finite differences must grow about linearly in d
 
 
@@ -111,6 +112,12 @@ def targets(measurements: list[Measurement], scaling: dict[str, Any] | None) -> 
                 text, worst, max(cost_best.values(), default=None), 3.0, None if worst is None else worst <= 3
             )
         )
+        d = max(scaling["seconds"].get("ours forward", {}), default=None)
+        pair = [scaling[key].get(impl, {}).get(d) for key in ("seconds", "seconds_best") for impl in FORWARD]
+        if None not in pair:
+            text = f"scaling: jacfwd at d = {d}: ours <= 1.0x torch.func.jacfwd"
+            ratio = pair[0] / pair[1]
+            out.append(_target(text, ratio, pair[2] / pair[3], 1.0, ratio <= 1.0))
         for impl in ("ours forward", "ours fd"):
             slope = scaling["loglog_slope_of_cost"].get(impl)
             text = f"scaling: {impl} cost grows ~linearly in d (log-log slope >= {MIN_SLOPE})"

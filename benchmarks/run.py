@@ -3,6 +3,7 @@ autograd on the workloads of issue 3, in one run.
 
     python benchmarks/run.py [--only overhead,training,hessian,jacobian,scaling,curvature] [--repeat N]
                              [--device cpu|cuda] [--out benchmarks/results] [--slow] [--threads N]
+                             [--neighbour N]
 
 Prints a table (workload, task, implementation, median time, ratio ours / peer, agreement with
 ours), the targets, and writes ``results.json`` and ``scaling.png`` to ``--out``.  Peers that are
@@ -34,6 +35,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--slow", action="store_true", help="also the peers' ranks (J + their own SVD)")
     parser.add_argument("--threads", type=int, default=None, help="pin BLAS/OpenMP/torch/XLA to N threads")
+    parser.add_argument(
+        "--neighbour",
+        type=int,
+        default=0,
+        help="run N CPU-bound processes beside the benchmarks (a busy machine: how each library copes)",
+    )
     args = parser.parse_args(argv)
     only = [w.strip() for w in args.only.split(",") if w.strip()]
     unknown = [w for w in only if w not in WORKLOADS]
@@ -51,6 +58,11 @@ def pin_threads(n: int) -> None:
         os.environ[name] = str(n)
     flags = os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen={'true' if n > 1 else 'false'}".strip()
+
+
+def busy_neighbour() -> subprocess.Popen:
+    """A process that keeps one core busy until killed (the neighbour of ``--neighbour``)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
 
 def _commit() -> str | None:
@@ -111,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in builders[name]():
             tasks.setdefault((case.workload, case.task), []).append(case)
     measurements = []
+    neighbours = [busy_neighbour() for _ in range(args.neighbour)]
     started = datetime.datetime.now(datetime.timezone.utc)
     total = sum(len(cases) for cases in tasks.values()) * (1 + args.repeat)
     with tqdm(total=total, desc="benchmarks", unit="step") as bar:
@@ -120,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
                 bar.set_postfix_str(label)
             bar.update(steps)
 
-        for cases in tasks.values():
-            measurements += harness.measure_task(cases, args.repeat, progress)
+        try:
+            for cases in tasks.values():
+                measurements += harness.measure_task(cases, args.repeat, progress)
+        finally:
+            for process in neighbours:
+                process.kill()
     summaries: dict[str, Any] = {}
     if "scaling" in args.only:
         summaries["scaling"] = scaling.summarize(measurements)
@@ -138,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "device": args.device,
             "slow": args.slow,
+            "neighbours": args.neighbour,
             "threads": args.threads,
             "commit": _commit(),
         },

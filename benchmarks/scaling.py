@@ -12,7 +12,8 @@ Forward mode and finite differences are vectorised (matrix-matrix products).  In
 evaluation their cost can grow faster than d where one evaluation is mostly fixed per-op
 overhead (small d), and more slowly where matrix-matrix products run faster per flop than the
 matrix-vector products of one evaluation (large d); the log-log slope of the cost against d is
-reported.  PyTorch's evaluation and reverse mode are measured beside ours.
+reported.  PyTorch's evaluation, reverse mode and forward mode (``torch.func.jacfwd``) are measured
+beside ours.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def _torch(d: int, method: str) -> Callable[[], Any]:
     g = lambda v: models.mlp(theta, v, sizes(d), torch.tanh, torch.reshape).sum()
     if method == "eval":
         return torch.no_grad()(lambda: g(x))
+    if method == "forward":
+        return lambda: torch.func.jacfwd(g)(x)
     x.requires_grad_(True)
 
     def reverse() -> Any:
@@ -95,7 +98,7 @@ def cases() -> list[Case]:
             }
             build = lambda d=d, method=method: _ours(d, method)
             out.append(Case(NAME, task, f"ours {method}", build, sync=peers.ours_sync, **common))
-            if method in ("eval", "reverse") and peers.torch() is not None:
+            if method != "fd" and peers.torch() is not None:
                 common["relative_to"] = None if method == "eval" else "torch eval"
                 build = lambda d=d, method=method: _torch(d, method)
                 out.append(Case(NAME, task, f"torch {method}", build, sync=peers.torch_sync, **common))

@@ -8,13 +8,20 @@ primitive only sees arrays of two or more axes.
 
 from __future__ import annotations
 
+from autodiff.blas import govern
 from autodiff.graph import Primitive, per_argument, sum_of
 from autodiff.ops.batching import broadcasting, einsum_spec
 from autodiff.ops.reduce import lead
 
+
+def _matmul_forward(xp, a, b):
+    govern()  # BLAS threads fitted to the machine's load (autodiff.blas)
+    return xp.matmul(a, b)
+
+
 matmul = Primitive(
     "matmul",
-    lambda xp, a, b: xp.matmul(a, b),
+    _matmul_forward,
     (
         lambda ns, g, out, a, b: ns.matmul(g, ns.swapaxes(b, -1, -2)),
         lambda ns, g, out, a, b: ns.matmul(ns.swapaxes(a, -1, -2), g),
