@@ -9,8 +9,9 @@ PyTorch; only one triangle of A is read (``UPLO``), as in NumPy.
 Repeated eigenvalues (|w_i - w_j| <= n eps max|w|): the eigenvalues stay differentiable
 (``eigvalsh`` has its own rules, which never divide by a gap); the eigenvectors of a repeated
 eigenvalue are not unique, so the terms of F at repeated pairs are left out (F_ij = 0), which
-is exact for losses that do not depend on the choice of basis in an eigenspace; when the loss
-(or the tangent) does couple such a pair, a :class:`LinAlgWarning` says so.
+is exact for losses that do not depend on the choice of basis in an eigenspace.  When the loss
+couples such a pair (reverse mode), or the tangent does (forward mode, which cannot know whether
+what follows depends on the basis), a :class:`LinAlgWarning` says so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from autodiff.tensor import Tensor
 REPEATED = (
     "linalg.eigh: repeated eigenvalues, and the loss depends on the choice of eigenvectors in their "
     "eigenspace: that derivative does not exist; the terms of the repeated pairs are left out"
+)
+REPEATED_TANGENT = (
+    "linalg.eigh: repeated eigenvalues, and the tangent rotates their eigenspace: the tangent of the "
+    "eigenvectors does not exist; the rotation within the eigenspace is left out (exact for functions "
+    "that do not depend on the choice of basis, such as projectors)"
 )
 
 
@@ -56,7 +62,7 @@ def _eigh_jvp(ns, t, out, a, UPLO):  # noqa: N803
     w, v = _unpack(out)
     m = ns.matmul(mT(ns, v), ns.matmul(sym(ns, t), v))
     f, repeated = gaps(ns, w)
-    warn_if_coupled(ns, repeated, m, m, REPEATED)
+    warn_if_coupled(ns, repeated, m, m, REPEATED_TANGENT)
     return _pack(ns, diagonal(ns, m), ns.matmul(v, f * m))
 
 
