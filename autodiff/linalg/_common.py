@@ -13,6 +13,7 @@ import warnings
 from typing import Any
 
 import numpy as np  # dtypes and constants only
+from numpy.linalg import LinAlgError as NumPyLinAlgError  # (what NumPy and CuPy raise: a type, no math)
 
 from autodiff import backend
 from autodiff.graph import PRIMITIVES, Primitive, RawNamespace
@@ -44,7 +45,7 @@ def raising(name: str, forward: Any, what: str) -> Any:
     def wrapped(xp: Any, *args: Any, **params: Any) -> Any:
         try:
             return forward(xp, *args, **params)
-        except np.linalg.LinAlgError as error:
+        except NumPyLinAlgError as error:
             raise LinAlgError(f"linalg.{name}: {what} ({error}); {DERIVATIVE_HINT}") from None
 
     return wrapped
