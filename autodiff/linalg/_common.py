@@ -39,6 +39,9 @@ def op(ns: Any, name: str) -> Any:
     return getattr(ns, name) if isinstance(ns, RawNamespace) else PRIMITIVES[name]
 
 
+DERIVATIVE_HINT = "the result does not exist there (nor its derivative): regularise the matrix (add c * I)"
+
+
 def raising(name: str, forward: Any, what: str) -> Any:
     """``forward`` with NumPy's LinAlgError replaced by ours, which names the operation."""
 
@@ -50,8 +53,6 @@ def raising(name: str, forward: Any, what: str) -> Any:
 
     return wrapped
 
-
-DERIVATIVE_HINT = "the result does not exist there (nor its derivative): regularise the matrix (add c * I)"
 
 # Boolean triangles (``k`` as in ``numpy.tri``), on the device of ``ref``; no derivative.
 tri = Primitive(
