@@ -11,7 +11,7 @@ The engine (``engine.py``) is the backpropagation algorithm of the lecture
 table of primitives with their derivative rules; ``transforms.py`` holds grad, jvp, jacrev, hessian, ...
 """
 
-from autodiff import random
+from autodiff import linalg, random
 from autodiff.backend import (
     devices,
     get_default_device,

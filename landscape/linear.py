@@ -26,6 +26,8 @@ layer case of Baldi and Hornik), with the notes' notation:
 The theory is host-side linear algebra on data the problem owns (NumPy); the risk itself,
 ``DeepLinearProblem.loss``, is an autodiff function of a flat parameter vector, on any device,
 so the engine can check the theory: gradients vanish, Hessians have the predicted signs.
+``critical_value_of`` computes a critical value from data tensors through the engine
+(``autodiff.linalg``), differentiable with respect to the data.
 """
 
 from __future__ import annotations
@@ -174,6 +176,24 @@ def invariants(W: Sequence[Any]) -> list[Any]:
     conserved along dW/dt = -grad R (Chitour, Liao, Couillet 2019,
     "Proposition (Invariants)").  Works on NumPy arrays and on tensors (autodiff ops)."""
     return [W[j + 1].T @ W[j + 1] - W[j] @ W[j].T for j in range(len(W) - 1)]
+
+
+def critical_value_of(X: Any, Y: Any, S: Sequence[int], half: bool = False) -> Tensor:
+    """The critical value c (tr(Sigma_YY) - sum_{i in S} delta_i^2) of the subset S (1-based) as
+    a function of the data, by the engine on the data's device: Sigma_XX^{-1} Sigma_XY by
+    ``autodiff.linalg.solve``, delta = the singular values of Sigma^{1/2} = Sigma_YX Sigma_XX^{-1} X
+    by ``autodiff.linalg.svd`` (Malgouyres 2024, Lemma "Inférence et valeurs critiques"), so that
+    it differentiates with respect to X and Y (how the landscape's levels move with the data).
+    Assumes what :class:`DeepLinearProblem` checks (Sigma_XX invertible, distinct delta)."""
+    X, Y = (x if isinstance(x, Tensor) else ad.tensor(x) for x in (X, Y))
+    delta = ad.linalg.svd(ad.linalg.solve(X @ X.mT, X @ Y.mT).mT @ X, compute_uv=False)
+    chosen = sorted(int(i) for i in S)
+    if any(not 1 <= i <= delta.shape[-1] for i in chosen):
+        raise ValueError(
+            f"critical_value_of: S = {tuple(S)} must hold 1-based indices in [1, {delta.shape[-1]}]"
+        )
+    picked = delta[..., [i - 1 for i in chosen]] if chosen else delta[..., :0]
+    return (0.5 if half else 1.0) * ((Y * Y).sum(axis=(-2, -1)) - (picked**2).sum(axis=-1))
 
 
 def gradient_descent(

@@ -99,6 +99,12 @@ class T:
         return fn(x, dim=dims, keepdim=keepdims)
 
     @staticmethod
+    def spd(x: torch.Tensor) -> torch.Tensor:
+        """X X^T + diag(1, ..., n): symmetric positive definite, eigenvalues apart (``SPD``)."""
+        n = x.shape[-2]
+        return x @ x.mT + torch.diag(torch.arange(1.0, n + 1, dtype=x.dtype))
+
+    @staticmethod
     def index(x: torch.Tensor, key: Any) -> torch.Tensor:
         """NumPy indexing by the flat positions NumPy picks (any key, negative steps included)."""
         flat = np.arange(x.numel()).reshape(tuple(x.shape))[key]
@@ -917,6 +923,114 @@ OPS: list[Op] = [
         "({0} - {0}) ** 1",
         "({0} - {0}) ** 1",
         gen_any,
+    ),
+]
+
+
+# ----------------------------------------------------------------------------- autodiff.linalg
+SPD = "({0} @ {0}.mT + ad.eye({n}) * ad.arange(1.0, {n} + 1.0))"  # the autodiff twin of T.spd
+
+
+def spectral_margin(kind: str) -> Callable[[list, dict], float]:
+    """Distance (relative, scaled so that POLE maps to MARGIN) of a spectrum to the points where
+    derivatives do not exist or Hessians blow up: repeated eigenvalues of T.spd(x) ("eigh");
+    repeated or zero singular values of x ("svd"); zero singular values of x ("rank") or of its
+    leading square block ("qr": R must be invertible)."""
+
+    def margin(args: list, params: dict) -> float:
+        x = args[0]
+        if kind == "eigh":
+            s = torch.linalg.eigvalsh(T.spd(x))
+        else:
+            s = torch.linalg.svdvals(x[..., : x.shape[-2]] if kind == "qr" else x)
+        s = s / torch.abs(s).amax(-1, keepdim=True)
+        distances = [] if kind == "eigh" else [torch.abs(s).amin()]
+        if kind in ("eigh", "svd") and s.shape[-1] > 1:
+            distances.append(torch.abs(torch.diff(torch.sort(s).values)).amin())
+        return float(min(distances)) / POLE * MARGIN if distances else math.inf
+
+    return margin
+
+
+def gen_matrix(ch, values):
+    """A stack of matrices (two axes or more) whose Gram matrix X X^T fits MAX_SIZE."""
+    i = _pick(ch, values, lambda v: len(v.shape) >= 2 and size(v.shape[:-1]) * v.shape[-2] <= MAX_SIZE)
+    return None if i is None else ((i,), {"n": values[i].shape[-2]})
+
+
+def m(name: str, ad_code: str, torch_code: str, **kw: Any) -> Op:
+    """An op of autodiff.linalg on a stack of matrices ({n}: the number of rows)."""
+    return Op("linalg." + name, ad_code, torch_code, kw.pop("gen", gen_matrix), **kw)
+
+
+GAUGE_FREE = {  # losses of eigenvectors / singular vectors / Q invariant under their signs
+    "eigh": "(lambda e: e[1] ** 2 * e[0][..., None, :])",
+    "svd": "(lambda r: (r[0] ** 2 * r[1][..., None, :]) @ r[2] ** 2)",
+    "qr": "(lambda r: r[0] @ r[1] ** 2)",
+}
+OPS += [
+    m("inv", f"ad.linalg.inv({SPD})", "torch.linalg.inv(T.spd({0}))"),
+    m("solve", f"ad.linalg.solve({SPD}, {{0}})", "torch.linalg.solve(T.spd({0}), {0})"),
+    m("det", f"ad.linalg.det({SPD})", "torch.linalg.det(T.spd({0}))", positive="always"),
+    m("slogdet", f"ad.linalg.slogdet({SPD}).logabsdet", "torch.linalg.slogdet(T.spd({0})).logabsdet"),
+    m("cholesky", f"ad.linalg.cholesky({SPD})", "torch.linalg.cholesky(T.spd({0}))"),
+    m(
+        "eigh",
+        GAUGE_FREE["eigh"] + f"(ad.linalg.eigh({SPD}))",
+        GAUGE_FREE["eigh"] + "(torch.linalg.eigh(T.spd({0})))",
+        margin=spectral_margin("eigh"),
+    ),
+    m(
+        "eigvalsh",
+        f"ad.linalg.eigvalsh({SPD})",
+        "torch.linalg.eigvalsh(T.spd({0}))",
+        margin=spectral_margin("eigh"),
+        positive="always",
+    ),
+    m(
+        "svd",
+        GAUGE_FREE["svd"] + "(ad.linalg.svd({0}, full_matrices=False))",
+        GAUGE_FREE["svd"] + "(torch.linalg.svd({0}, full_matrices=False))",
+        margin=spectral_margin("svd"),
+    ),
+    m(
+        "svdvals",
+        "ad.linalg.svd({0}, compute_uv=False)",
+        "torch.linalg.svdvals({0})",
+        margin=spectral_margin("svd"),
+    ),
+    m(
+        "qr",
+        GAUGE_FREE["qr"] + "(ad.linalg.qr({0}))",
+        GAUGE_FREE["qr"] + "(torch.linalg.qr({0}))",
+        margin=spectral_margin("qr"),
+    ),
+    m("pinv", "ad.linalg.pinv({0})", "torch.linalg.pinv({0})", margin=spectral_margin("rank")),
+    m(
+        "matrix_power",
+        f"ad.linalg.matrix_power({SPD} / {{n}}, {{k}})",
+        "torch.linalg.matrix_power(T.spd({0}) / {n}, {k})",
+        gen=with_params(gen_matrix, choose(k=[0, 1, 3, -2])),
+    ),
+    m(
+        "norm_matrix",
+        "ad.linalg.norm({0}, {ord}, axis=(-2, -1), keepdims={keepdims})",
+        "torch.linalg.matrix_norm({0}, {ord}, dim=(-2, -1), keepdim={keepdims})",
+        gen=with_params(gen_matrix, choose(ord=["fro", "nuc", 2, -2], keepdims=[False, True])),
+        margin=spectral_margin("svd"),
+    ),
+    Op(
+        "linalg.norm_vector",
+        "ad.linalg.norm({0}, {ord}, axis={axis}, keepdims={keepdims})",
+        "torch.linalg.vector_norm({0}, {ord}, dim={axis}, keepdim={keepdims})",
+        with_params(
+            gen_nd(1),
+            lambda ch, vals: (
+                {"ord": ch.choice([3, 4.5]), "axis": _axis(ch, len(vals[0].shape))}
+                | {"keepdims": ch.boolean()}
+            ),
+        ),
+        positive="always",
     ),
 ]
 OPS_BY_NAME = {op.name: op for op in OPS}

@@ -456,6 +456,68 @@ TABLE = [
         NonFinite,
         r"activation_patterns: X is not finite",
     ),
+    # autodiff.linalg
+    (
+        "linalg.inv-shape",
+        lambda: ad.linalg.inv(ad.ones(2, 3)),
+        ValueError,
+        r"linalg.inv: .*square .*\(2, 3\)",
+    ),
+    (
+        "linalg.svd-vector",
+        lambda: ad.linalg.svd(ad.ones(3)),
+        ValueError,
+        r"linalg.svd: expected a stack of matrices",
+    ),
+    (
+        "linalg.solve-b",
+        lambda: ad.linalg.solve(ad.eye(3), ad.ones(2)),
+        ValueError,
+        r"linalg.solve: b must be",
+    ),
+    (
+        "linalg.eigh-UPLO",
+        lambda: ad.linalg.eigh(ad.eye(2), UPLO="X"),
+        ValueError,
+        r"linalg.eigh: UPLO must be",
+    ),
+    ("linalg.qr-mode", lambda: ad.linalg.qr(ad.eye(2), mode="raw"), ValueError, r"linalg.qr: mode must be"),
+    (
+        "linalg.norm-ord",
+        lambda: ad.linalg.norm(ad.ones(3), "nuc"),
+        ValueError,
+        r"linalg.norm: ord='nuc' is not",
+    ),
+    (
+        "linalg.norm-matrix-ord",
+        lambda: ad.linalg.norm(ad.eye(3), 3),
+        ValueError,
+        r"linalg.norm: ord=3 is not",
+    ),
+    (
+        "linalg.norm-ndim",
+        lambda: ad.linalg.norm(ad.ones(2, 2, 2), 2),
+        ValueError,
+        r"linalg.norm: .*1-D or 2-D",
+    ),
+    (
+        "linalg.matrix_power-float",
+        lambda: ad.linalg.matrix_power(ad.eye(2), 1.5),
+        TypeError,
+        r"linalg.matrix_power: the exponent must be an integer",
+    ),
+    (
+        "linalg.inv-singular",
+        lambda: ad.linalg.inv(ad.zeros(2, 2)),
+        ad.linalg.LinAlgError,
+        r"linalg.inv: the matrix is singular",
+    ),
+    (
+        "linalg.cholesky-indefinite",
+        lambda: ad.linalg.cholesky(-ad.eye(2)),
+        ad.linalg.LinAlgError,
+        r"linalg.cholesky: the matrix is not positive definite",
+    ),
 ]
 
 

@@ -15,6 +15,7 @@ from landscape.linear import (
     CLASSIFY_KINDS,
     AssumptionError,
     DeepLinearProblem,
+    critical_value_of,
     gradient_descent,
     invariants,
     random_problem,
@@ -348,3 +349,16 @@ def test_half_sum_convention_halves_every_value_and_keeps_the_points():
     x = rng.standard_normal(half.n_params)
     assert np.allclose(ad.grad(half.loss)(ad.tensor(x)).numpy(), half.flatten(half.gradient(x)), rtol=1e-12)
     assert half.risk(x) == pytest.approx(full.risk(x) / 2, rel=1e-13)
+
+
+def test_critical_value_of_the_data_by_the_engine():
+    """autodiff.linalg's solve and svd give the host theory's critical values on any device, and
+    their derivative with respect to the data (checked against finite differences)."""
+    p = random_problem([3, 2, 2], rng=4)
+    X, Y = ad.tensor(p.X), ad.tensor(p.Y)
+    for S in [(), (1,), (2,), (1, 2)]:
+        assert math.isclose(critical_value_of(X, Y, S).item(), p.critical_value(S), rel_tol=1e-10)
+    assert math.isclose(critical_value_of(X, Y, (1,), half=True).item(), p.critical_value((1,)) / 2)
+    assert ad.gradcheck(lambda x: critical_value_of(x, Y, (2,)), (X,))
+    with pytest.raises(ValueError, match="critical_value_of: S = \\(3,\\)"):
+        critical_value_of(X, Y, (3,))

@@ -239,3 +239,67 @@ def test_composite_expression():
         return ad.logsumexp(h * h, axis=1) + ad.norm(h, axis=1)
 
     check(f, make((3, 2)), make((2, 4), seed=5))
+
+
+# ----------------------------------------------------------------------------- autodiff.linalg
+def spd(a):
+    """A symmetric positive-definite matrix from any square one (a composition, so that finite
+    differences perturb it symmetrically): A A^T + I."""
+    return a @ a.mT + ad.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+
+
+def symmetric(a):
+    return a + a.mT
+
+
+def conditioned(a):
+    """Well conditioned: the diagonal shifted away from zero."""
+    return a + 3 * np.eye(a.shape[-1])
+
+
+def gauge_free_svd(a, **options):
+    """A loss of (U, S, Vh) invariant under the sign of each singular pair."""
+    u, s, vh = ad.linalg.svd(a, **options)
+    k = s.shape[-1]
+    return (u[..., :k] ** 2 * s[..., None, :]) @ vh[..., :k, :] ** 2
+
+
+# name -> (function of one matrix, shape, domain transform of the input)
+LINALG_FUNCTIONS = {
+    "inv": (ad.linalg.inv, (3, 3), conditioned),
+    "inv_batched": (ad.linalg.inv, (2, 3, 3), conditioned),
+    "solve_matrix": (lambda a: ad.linalg.solve(a, a[..., :2] ** 2 + 1), (3, 3), conditioned),
+    "solve_vector": (lambda a: ad.linalg.solve(a, ad.sin(a[0])), (3, 3), conditioned),
+    "solve_broadcast": (lambda a: ad.linalg.solve(a[:, None], a[0, :, :2]), (2, 3, 3), conditioned),
+    "det": (ad.linalg.det, (2, 3, 3), None),
+    "slogdet": (lambda a: ad.linalg.slogdet(a).logabsdet, (2, 3, 3), conditioned),
+    "cholesky": (lambda a: ad.linalg.cholesky(spd(a)), (2, 3, 3), None),
+    "cholesky_upper": (lambda a: ad.linalg.cholesky(spd(a), upper=True), (3, 3), None),
+    "eigh": (lambda a: (lambda w, v: v**2 * w[..., None, :])(*ad.linalg.eigh(symmetric(a))), (2, 3, 3), None),
+    "eigh_upper": (lambda a: ad.linalg.eigh(symmetric(a), UPLO="U").eigenvectors ** 2, (3, 3), None),
+    "eigvalsh": (lambda a: ad.linalg.eigvalsh(symmetric(a)), (2, 3, 3), None),
+    "svd_tall": (gauge_free_svd, (4, 3), None),
+    "svd_wide": (gauge_free_svd, (2, 2, 3), None),
+    "svd_full": (lambda a: ad.linalg.svd(a)[0][..., :2] ** 2, (3, 2), None),
+    "svdvals": (lambda a: ad.linalg.svd(a, compute_uv=False), (2, 3, 4), None),
+    "qr_tall": (lambda a: (lambda q, r: q @ r**2)(*ad.linalg.qr(a)), (2, 4, 3), None),
+    "qr_wide": (lambda a: (lambda q, r: q @ r**2)(*ad.linalg.qr(a)), (2, 4), None),
+    "qr_complete": (lambda a: ad.linalg.qr(a, mode="complete").R, (3, 2), None),
+    "pinv_tall": (ad.linalg.pinv, (3, 2), None),
+    "pinv_wide": (ad.linalg.pinv, (2, 2, 3), None),
+    "matrix_power_3": (lambda a: ad.linalg.matrix_power(a, 3), (3, 3), None),
+    "matrix_power_-2": (lambda a: ad.linalg.matrix_power(a, -2), (3, 3), conditioned),
+    "norm_vector_p": (lambda a: ad.linalg.norm(a, 3, axis=-1), (2, 3), None),
+    "norm_vector_inf": (lambda a: ad.linalg.norm(a, -np.inf, axis=0, keepdims=True), (2, 3), None),
+    "norm_nuc": (lambda a: ad.linalg.norm(a, "nuc", axis=(0, 2)), (3, 2, 4), None),
+    "norm_2": (lambda a: ad.linalg.norm(a, 2), (3, 4), None),
+    "norm_-2": (lambda a: ad.linalg.norm(a, -2, axis=(-1, -2), keepdims=True), (2, 3, 4), None),
+    "norm_1": (lambda a: ad.linalg.norm(a, 1, axis=(1, 0)), (3, 4, 2), None),
+    "norm_-inf": (lambda a: ad.linalg.norm(a, -np.inf), (3, 4), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG_FUNCTIONS))
+def test_linalg_function(name):
+    f, shape, transform = LINALG_FUNCTIONS[name]
+    check(f, make(shape, transform, seed=5))

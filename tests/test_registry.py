@@ -37,6 +37,8 @@ def rows():
         yield name, f, [table.make(shape)]
     for name, (f, sa, sb) in table.LINALG.items():
         yield name, f, [table.make(sa, seed=3), table.make(sb, seed=4)]
+    for name, (f, shape, transform) in table.LINALG_FUNCTIONS.items():
+        yield "linalg." + name, f, [table.make(shape, transform, seed=5)]
 
 
 def used_primitives(f, inputs) -> set[str]:
