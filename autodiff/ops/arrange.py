@@ -38,7 +38,9 @@ def as_tensor(x: Any, like: Tensor | None = None) -> Tensor:
 
 def normalize_axes(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
     """``axis`` (None, an int or a sequence) as a sorted tuple of distinct negative axes."""
-    return _normalized(name, tuple(axis) if isinstance(axis, list) else axis, ndim)
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    exact = axis is None or type(axis) is int or (type(axis) is tuple and all(type(a) is int for a in axis))
+    return (_normalized if exact else _normalized.__wrapped__)(name, axis, ndim)  # 1.0 == 1: not cached
 
 
 @functools.lru_cache(maxsize=1024)  # called by every reduction and axis op: the answers repeat
