@@ -121,16 +121,15 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tens
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
     """The 2-norm of vectors (the Frobenius norm over several axes) by default; ``ord`` 1 and
     inf for vectors (one axis).  norm'(0) = 0 by convention.  Matrix norms other than Frobenius
-    (NumPy's ``ord`` 2, 1, inf over two axes) are not provided: they would need an SVD or a max
-    over sums, and giving the vector norm instead would be silently wrong."""
+    (NumPy's ``ord`` 2, 1, inf, 'nuc' over two axes) are :func:`autodiff.linalg.norm`'s."""
     x = as_tensor(x)
     axes = normalize_axes("norm", axis, x.ndim)
     if ord in (None, "fro") or (ord == 2 and len(axes) == 1):
         return rd.norm(x, axis=axes, keepdims=keepdims)
     if len(axes) != 1:
         raise ValueError(
-            f"norm: ord={ord!r} over {len(axes)} axes is a matrix norm, which is not supported; "
-            "use ord=None (Frobenius), or reduce over one axis"
+            f"norm: ord={ord!r} over {len(axes)} axes is a matrix norm: use ad.linalg.norm, "
+            "or ord=None (Frobenius), or reduce over one axis"
         )
     if ord == 1:
         return sum(ew.abs(x), axes, keepdims)
