@@ -90,6 +90,31 @@ def test_command_refuses_a_file_as_out(tmp_path):
         args.func(args)
 
 
+def test_a_new_section_is_one_builder_in_the_list(tmp_path, monkeypatch):
+    def extra(ctx):
+        (ctx.out / "extra.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>')
+        return demo.Section(
+            "extra", "7. Extra", ["added"], [demo.Picture(ctx.out / "extra.svg")], {"answer": 42}
+        )
+
+    monkeypatch.setattr(demo, "SECTIONS", [extra])
+    page = demo.run(tmp_path, fast=True, progress=False).read_text()
+    assert '<section id="extra">' in page and 'data-key="extra.answer">42<' in page
+    assert json.loads((tmp_path / "report.json").read_text())["sections"]["extra"]["answer"] == 42
+
+
+def test_command_names_the_extra_when_a_dependency_is_missing(tmp_path, monkeypatch):
+    def needs_sklearn(ctx):
+        raise ImportError("digits need scikit-learn")
+
+    monkeypatch.setattr(demo, "SECTIONS", [needs_sklearn])
+    parser = argparse.ArgumentParser()
+    demo.add_demo_parser(parser.add_subparsers())
+    args = parser.parse_args(["demo", "--out", str(tmp_path / "out")])
+    with pytest.raises(UsageError, match=r"scikit-learn.*pip install -e \"\.\[demo\]\""):
+        args.func(args)
+
+
 def test_in_a_browser_every_image_loads_and_the_numbers_show(built, tmp_path):
     index, report = built
     probe = index.parent / "probed.html"

@@ -89,7 +89,14 @@ def run_command(args: argparse.Namespace) -> int:
     if out.is_file() or not str(args.out).strip():
         raise UsageError(f"--out {args.out!r}: give a folder name (not a file, not empty)")
     writable(out / "index.html", "--out")
-    index = run(out, fast=args.fast, seed=args.seed, progress=not args.no_progress)
+    try:  # made before anything is computed; a folder the check cannot see into (as root) may still fail
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out: cannot make {out}: {error.strerror}; choose another folder") from None
+    try:
+        index = run(out, fast=args.fast, seed=args.seed, progress=not args.no_progress)
+    except ImportError as error:  # scikit-learn (the digits) or matplotlib (the plots) missing
+        raise UsageError(f'{error}; the demo needs its extra: pip install -e ".[demo]"') from None
     print(f"wrote {index} and {out / 'report.json'} (open the page in a browser)")
     return 0
 
