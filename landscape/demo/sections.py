@@ -95,7 +95,7 @@ def train_mlp(ctx: Context, seed: int, trajectory: list | None = None) -> tuple[
 
     train, test = ctx.state["digits"]
     generator = ad.random.Generator(seed)
-    model = nn.MLP([64, ctx.size(32, 16), 10], activation="relu", generator=generator)
+    model = nn.MLP([64, ctx.size(24, 16), 10], activation="relu", generator=generator)
     space = ParamSpace(model)
     callbacks = []
     if trajectory is not None:
@@ -221,7 +221,7 @@ def functional_dimension(ctx: Context) -> Section:
 def saddles(ctx: Context) -> Section:
     """Gradient descent near a strict and a non-strict saddle of a deep linear network."""
     eps = ctx.size(None, {"strict": [1e-6, 1e-4, 1e-2], "non-strict": [10**-1.5, 1e-2, 10**-0.5]})
-    runs = ctx.size(16, 2)
+    runs = ctx.size(8, 2)
     result = saddle_escape.run(runs, ctx.size(40_000, 20_000), ctx.seed, eps=eps, bar=ctx.progress)
     summary = saddle_escape.summarise(result)
     saddle_escape.plot(result, summary, ctx.out / "saddles.png", dpi=80)
@@ -265,7 +265,7 @@ def surface_and_paths(ctx: Context) -> Section:
     f = space.loss(nn.functional.cross_entropy, X, Y)
     pca = trajectory_pca(ctx.state["trajectory"])
     reach = 1.25 * float(np.abs(pca.coords).max())
-    grid = [np.linspace(-reach, reach, ctx.size(21, 5))] * 2
+    grid = [np.linspace(-reach, reach, ctx.size(17, 5))] * 2
     info = {
         "axis_labels": [f"PC{k + 1} ({100 * e:.0f}% of the trajectory)" for k, e in enumerate(pca.explained)],
         "title": "training loss on the trajectory's principal plane",
@@ -276,7 +276,7 @@ def surface_and_paths(ctx: Context) -> Section:
     theta_a, theta_b = space.theta(), ParamSpace(other).theta()
     points = ctx.size(31, 9)
     line = interpolate(f, theta_a, theta_b, n=points, progress=ctx.progress)
-    steps = ctx.size(200, 10)
+    steps = ctx.size(150, 10)
     curve = connect(
         f, theta_a, theta_b, "bezier", bends=1, steps=steps, lr=0.02, n=points, progress=ctx.progress
     )
