@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import autodiff as ad
 import nn
 from landscape import experiments, saddle_escape
@@ -68,7 +66,7 @@ def lecture_graph(ctx: Context) -> Section:
             "d out/dy": inputs["y"].grad.item(),
             "d out/dx by hand": math.cos(z5) * (0.5 * math.exp(0.75) + 6),
             "d out/dy by hand": math.cos(z5) * 1.5 * math.exp(0.75),
-            "Hessian": np.round(H.numpy(), 4).tolist(),
+            "Hessian": [[round(h, 4) for h in row] for row in H.numpy().tolist()],
             "d3/dt3 sin(t) e^t at 0.3": d3.item(),
             "closed form": 2 * math.exp(0.3) * (math.cos(0.3) - math.sin(0.3)),
         },
@@ -264,8 +262,8 @@ def surface_and_paths(ctx: Context) -> Section:
     space = ParamSpace(ctx.state["model"])
     f = space.loss(nn.functional.cross_entropy, X, Y)
     pca = trajectory_pca(ctx.state["trajectory"])
-    reach = 1.25 * float(np.abs(pca.coords).max())
-    grid = [np.linspace(-reach, reach, ctx.size(17, 5))] * 2
+    reach, n = 1.25 * float(abs(pca.coords).max()), ctx.size(17, 5)
+    grid = [[reach * (2 * k / (n - 1) - 1) for k in range(n)]] * 2
     info = {
         "axis_labels": [f"PC{k + 1} ({100 * e:.0f}% of the trajectory)" for k, e in enumerate(pca.explained)],
         "title": "training loss on the trajectory's principal plane",
