@@ -1,5 +1,5 @@
 """Workload 5, scaling: the lecture's complexity table measured
-(``../shared/seeds/001_9074c1202f56cd83.txt``, *Complexity for gradients of MLPs*).
+(Scaman, *Non-convex optimization*, 2024, *Complexity for gradients of MLPs*).
 
 For g: R^d -> R a width-d, depth-4 tanh MLP (sizes d, d, d, d, 1; float64) and d = 64, 256,
 1024, the gradient of g at x costs, in units of one evaluation of g:

@@ -1,14 +1,9 @@
 """Escaping strict and non-strict saddles of a deep linear network (the figure of the notes).
 
-Gradient descent starts at distance eps from two critical points associated with the same
-S = {1} (same critical value) of a 3-layer linear network: a non-tight one (strict saddle: the
-Hessian has a negative eigenvalue lambda_min) and a tight one (non-strict saddle: PSD Hessian),
-built by ``landscape.linear``.  Theory (``../shared/seeds/000_9b541997235a7417.txt``, Achour,
-Malgouyres, Gerchinovitz): a strict saddle repels exponentially, so the escape takes
-log(1/eps) / log(1 + eta |lambda_min|) + O(1) steps; at a tight saddle the first decrease is of
-order H in the perturbation, so the escape takes polynomially many steps, ~ eps^-(H-2).  A run
-from near W = 0 shows the plateaus at the non-strict critical values tr(Sigma_YY) - sum_{i<=r}
-delta_i^2.  Writes saddles.png and saddles.json to the output folder.
+Gradient descent from distance eps of a strict and a non-strict saddle with the same critical
+value, and from near W = 0 (the computation and the figure: :mod:`landscape.saddle_escape`;
+theory: Malgouyres, *Nonconvex optimization landscapes*, 2024).  Writes saddles.png and
+saddles.json to the output folder.
 
     python examples/deep_linear_saddles.py [--out runs/deep_linear_saddles] [--runs 40]
 """
@@ -17,185 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
-import numpy as np
-
-import autodiff as ad
-from landscape.critical import classify
-from landscape.linear import gradient_descent, random_problem
-
-WIDTHS, DELTA, ETA, S = [4, 3, 3, 3], [3.0, 2.0, 1.0], 0.02, (1,)
-EPS = {"strict": np.logspace(-8, -2, 7), "non-strict": np.logspace(-2.5, -0.5, 5)}
-COMMON_EPS, CHUNK, RECORD = 1e-2, 1000, 5
-
-
-def perturbations(theta, eps, runs, rng):
-    d = rng.standard_normal((runs, theta.size))
-    return theta + eps * d / np.linalg.norm(d, axis=1, keepdims=True)
-
-
-def run(runs: int, max_steps: int, seed: int) -> dict:
-    from tqdm import tqdm
-
-    rng = np.random.default_rng(seed)
-    problem = random_problem(WIDTHS, delta=DELTA, rng=seed)
-    saddles = {
-        "strict": problem.flatten(problem.critical_point(S, tight=False, rng=seed + 1)),
-        "non-strict": problem.flatten(problem.critical_point(S, tight=True, rng=seed + 1)),
-    }
-    facts = {}
-    for kind, theta in saddles.items():
-        report = problem.theory_kind(theta)
-        eigs = np.linalg.eigvalsh(ad.hessian(problem.loss)(ad.tensor(theta)).numpy())
-        assert report.kind == kind + " saddle", report
-        verdict = classify(problem.loss, ad.tensor(theta))  # the Hessian's (and probes') say
-        facts[kind] = {
-            "theory": str(report),
-            "classify": verdict.kind,
-            "inertia": verdict.inertia,
-            "hessian_min": float(eigs[0]),
-            "hessian_max": float(eigs[-1]),
-            "critical_value": report.critical_value,
-        }
-    rows, labels = [], []
-    for kind, grid in EPS.items():
-        for eps in grid:
-            rows.append(perturbations(saddles[kind], eps, runs, rng))
-            labels += [(kind, float(eps))] * runs
-    n_stairs = 4  # from near W = 0 (S = {}, tight for H = 3: a non-strict saddle)
-    rows.append(perturbations(np.zeros(problem.n_params), 0.1, n_stairs, rng))
-    labels += [("from zero", 0.1)] * n_stairs
-    theta = ad.tensor(np.vstack(rows))
-    threshold = problem.critical_value(S) - 0.5 * problem.delta[len(S)] ** 2
-    escape = np.full(len(labels), -1)
-    shown = [i for i, lab in enumerate(labels) if lab[1] == COMMON_EPS][:: max(1, runs // 4)]
-    shown += list(range(len(labels) - n_stairs, len(labels)))
-    curves, step = [], 0
-    with tqdm(total=max_steps, desc="gradient descent", unit="step") as bar:
-        while step < max_steps and (escape[:-n_stairs] < 0).any():
-            theta, losses = gradient_descent(problem.loss, theta, ETA, CHUNK, record_every=RECORD)
-            curves.append(losses[:, shown])
-            below = losses < threshold
-            new = (escape < 0) & below.any(axis=0)
-            escape[new] = step + RECORD * below[:, new].argmax(axis=0)
-            step += CHUNK
-            bar.update(CHUNK)
-            bar.set_postfix(escaped=f"{int((escape[:-n_stairs] >= 0).sum())}/{len(labels) - n_stairs}")
-    return {
-        "problem": problem,
-        "facts": facts,
-        "labels": labels,
-        "escape": escape,
-        "shown": shown,
-        "curves": np.vstack(curves),
-        "steps": step,
-    }
-
-
-def summarise(result: dict) -> dict:
-    problem, labels, escape = result["problem"], result["labels"], result["escape"]
-    out = {}
-    for kind, grid in EPS.items():
-        med, q1, q3, censored = [], [], [], []
-        for eps in grid:
-            times = escape[[i for i, lab in enumerate(labels) if lab == (kind, float(eps))]]
-            done = times[times >= 0]
-            censored.append(int((times < 0).sum()))
-            quart = np.percentile(done, [25, 50, 75]) if done.size else [math.nan] * 3
-            q1.append(float(quart[0]))
-            med.append(float(quart[1]))
-            q3.append(float(quart[2]))
-        out[kind] = {"eps": grid.tolist(), "median": med, "q1": q1, "q3": q3, "not_escaped": censored}
-    lam = -result["facts"]["strict"]["hessian_min"]
-    strict, loose = out["strict"], out["non-strict"]
-    slope = np.polyfit(np.log10(1 / np.array(strict["eps"])), strict["median"], 1)[0]
-    strict["steps_per_decade"] = float(slope)
-    strict["predicted_steps_per_decade"] = math.log(10) / math.log(1 + ETA * lam)
-    ok = np.isfinite(loose["median"])
-    power = np.polyfit(np.log(1 / np.array(loose["eps"])[ok]), np.log(np.array(loose["median"])[ok]), 1)[0]
-    loose["power_of_1_over_eps"] = float(power)
-    loose["predicted_power"] = problem.H - 2
-    return out
-
-
-def plot(result: dict, summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    problem, labels = result["problem"], result["labels"]
-    colors = {"strict": "tab:red", "non-strict": "tab:blue", "from zero": "tab:green"}
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5))
-    ax = axes[0]
-    steps = np.arange(result["curves"].shape[0]) * RECORD + 1
-    for column, i in enumerate(result["shown"]):
-        kind = labels[i][0]
-        ax.plot(steps, result["curves"][:, column], color=colors[kind], lw=1, alpha=0.8)
-    for value in problem.critical_values():
-        plateau = any(S == tuple(range(1, len(S) + 1)) for S in value.subsets)
-        ax.axhline(value.value, color="k", lw=0.8 if plateau else 0.4, ls="--" if plateau else ":", alpha=0.6)
-        if plateau:
-            ax.text(steps[-1], value.value, f" S={set(value.subsets[0]) or '{}'}", va="center", fontsize=8)
-    names = {
-        "strict": f"strict saddle, eps={COMMON_EPS:g}",
-        "non-strict": f"non-strict saddle, eps={COMMON_EPS:g}",
-    }
-    names["from zero"] = "from W = 0, eps=0.1"
-    for kind, color in colors.items():
-        ax.plot([], [], color=color, label=names[kind])
-    ax.set(
-        xscale="log", yscale="log", xlabel="step", ylabel="risk R(W)", title="(a) plateaus at critical values"
-    )
-    ax.legend(fontsize=8, loc="lower left")
-    ax = axes[1]
-    bins = np.logspace(1, math.log10(max(result["steps"], 100)), 40)
-    for kind in EPS:
-        times = result["escape"][[i for i, lab in enumerate(labels) if lab == (kind, COMMON_EPS)]]
-        ax.hist(times[times >= 0], bins=bins, color=colors[kind], alpha=0.7, label=f"{kind} saddle")
-    ax.set(
-        xscale="log", xlabel="escape epoch", ylabel="runs", title=f"(b) escape epochs, eps = {COMMON_EPS:g}"
-    )
-    ax.legend()
-    ax = axes[2]
-    for kind, s in summary.items():
-        inv = 1 / np.array(s["eps"])
-        med = np.array(s["median"])
-        ax.errorbar(
-            inv,
-            med,
-            yerr=[med - s["q1"], np.array(s["q3"]) - med],
-            color=colors[kind],
-            marker="o",
-            capsize=3,
-            label=f"{kind} saddle",
-        )
-    s = summary["strict"]
-    ax.text(
-        0.97,
-        0.8,
-        f"strict: {s['steps_per_decade']:.0f} steps per decade of 1/eps "
-        f"(predicted {s['predicted_steps_per_decade']:.0f})\nnon-strict: ~ (1/eps)^"
-        f"{summary['non-strict']['power_of_1_over_eps']:.2f} (H - 2 = {problem.H - 2})",
-        transform=ax.transAxes,
-        va="top",
-        ha="right",
-        fontsize=9,
-    )
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="1 / eps",
-        ylabel="escape epoch (median, quartiles)",
-        title="(c) log(1/eps) vs polynomial escape",
-    )
-    ax.legend(loc="center right")
-    fig.suptitle(f"Deep linear network {WIDTHS}, delta = {DELTA}, gradient descent eta = {ETA}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+from landscape import saddle_escape
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -208,25 +28,13 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    result = run(args.runs, args.max_steps, args.seed)
-    summary = summarise(result)
-    plot(result, summary, out / "saddles.png")
-    problem = result["problem"]
-    record = {
-        "widths": WIDTHS,
-        "delta": problem.delta.tolist(),
-        "eta": ETA,
-        "S": list(S),
-        "runs_per_eps": args.runs,
-        "critical_values": [{"value": v.value, "subsets": v.subsets} for v in problem.critical_values()],
-        "plateau_values": problem.plateau_values(),
-        "saddles": result["facts"],
-        "escape": summary,
-        "steps_run": result["steps"],
-        "seconds": time.perf_counter() - start,
-    }
+    result = saddle_escape.run(args.runs, args.max_steps, args.seed)
+    summary = saddle_escape.summarise(result)
+    saddle_escape.plot(result, summary, out / "saddles.png")
+    record = saddle_escape.record(result, summary, args.runs)
+    record["seconds"] = time.perf_counter() - start
     (out / "saddles.json").write_text(json.dumps(record, indent=2))
-    print(json.dumps({k: record["escape"][k] for k in EPS}, indent=1))
+    print(json.dumps({k: record["escape"][k] for k in saddle_escape.EPS}, indent=1))
     print(f"wrote {out / 'saddles.png'} and {out / 'saddles.json'} in {record['seconds']:.0f} s")
     return record
 

@@ -4,10 +4,10 @@ A 2-64-1 ReLU MLP (p = 257) fits 40 points of sin(x1) cos(x2) by gradient descen
 L = (1/N) sum_i (g(x_i) - y_i)^2.  Along the run we record:
 
 * the PL ratio ||grad L||^2 / L and the constant mu = 4 sigma_min(J^T)^2 / N that the seed's
-  theorem guarantees (``../shared/seeds/001_9074c1202f56cd83.txt``): ratio >= mu wherever
+  theorem guarantees (Scaman, *Non-convex optimization*, 2024): ratio >= mu wherever
   sigma_min > 0, which is what makes the loss go to zero linearly;
 * the functional dimension rk D g_theta(X) against the rescaling bound p - 64
-  (``../shared/seeds/000_9b541997235a7417.txt``);
+  (Malgouyres, *Nonconvex optimization landscapes*, 2024);
 * the top Hessian eigenvalue (Lanczos) and the trace (Hutch++);
 
 and at the end the Hessian's spectral density by stochastic Lanczos quadrature.  Writes
@@ -102,13 +102,13 @@ def plot(summary: dict, density: L.SpectralDensity, path: Path) -> None:
     ax = axes[0, 1]
     ax.semilogy(h["step"], h["pl_ratio"], "o-", label="||grad L||^2 / L")
     ax.semilogy(h["step"], np.maximum(h["pl_mu"], 1e-16), "s--", label="mu = 4 sigma_min(J^T)^2 / N")
-    ax.set(title="Polyak-Lojasiewicz (seed 001)", xlabel="step")
+    ax.set(title="Polyak-Lojasiewicz (Scaman 2024)", xlabel="step")
     ax.legend()
     ax = axes[1, 0]
     ax.plot(h["step"], h["functional_dimension"], "o-", label="rk D g(X)")
     ax.axhline(summary["rescaling_bound"], color="k", ls=":", label="p - hidden neurons")
     ax.axhline(40, color="gray", ls="--", label="N out (rows of J)")
-    ax.set(title="functional dimension (seed 000)", xlabel="step")
+    ax.set(title="functional dimension (Malgouyres 2024)", xlabel="step")
     ax.legend()
     density.plot(ax=axes[1, 1])
     fig.tight_layout()

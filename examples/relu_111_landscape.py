@@ -1,7 +1,7 @@
 """The landscape of the (1, 1, 1) ReLU network on one sample (x, y) = (1, 0).
 
 E(w1, w2, b1, b2) = (w2 relu(w1 x + b1) + b2 - y)^2; with zero biases E = (w1 w2)^2 on w1 >= 0
-and E = 0 on w1 < 0 (``../shared/seeds/000_9b541997235a7417.txt``, "Proposition:
+and E = 0 on w1 < 0 (Malgouyres, *Nonconvex optimization landscapes*, 2024, "Proposition:
 Non-convexité").  The notes' witnesses: E(0, 1) = E(1, 0) = 0 but at their midpoint
 E(0.5, 0.5) = 1/16 > 0, so E is not convex; the engine adds a second-order witness, the
 Hessian at (0.5, 0.5), whose eigenvalues are -1/2 and 3/2.  Writes relu_111.png and

@@ -22,10 +22,10 @@ Every routine refuses NaN or inf, in its inputs (theta, X, vectors) or in the va
 (f, the gradient, Hessian products, the Jacobian), with :class:`NonFiniteError` (a ValueError)
 naming the routine: no kind, rank or spectrum is reported from non-finite numbers.
 
-Mathematics from Malgouyres 2024 (critical points, saddles,
-functional dimension, ReLU rescaling), ``001_9074c1202f56cd83.txt`` (PL condition) and
-``004_2831734f7d650dd9.txt`` (the kernel K).  Decisions (ranks, signs of eigenvalues) are made in
-float64 with their tolerance and gap reported.
+Mathematics from Malgouyres 2024 (critical points, saddles, functional dimension, ReLU
+rescaling), Scaman 2024 (PL condition) and the slides *¿Por qué la solución al problema de
+optimalidad funciona?* (the kernel K); see docs/references.md.  Decisions (ranks, signs of
+eigenvalues) are made in float64 with their tolerance and gap reported.
 """
 
 from landscape import linear, relu

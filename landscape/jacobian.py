@@ -309,7 +309,7 @@ def functional_dimension(
     memory_budget: int = MEMORY_BUDGET,
     progress_bar: bool = True,
 ) -> FunctionalDimension:
-    """The rank of ``D f_theta(X)`` (seed 000's functional dimension), decided in ``dtype``.
+    """The rank of ``D f_theta(X)`` (the functional dimension of Malgouyres 2024), decided in ``dtype``.
 
     Rule (``method="svd"``, the dense J): rank = #{sigma_i > tol}, with the default
     ``tol = sigma_max * max(m, p) * eps`` (NumPy's matrix_rank rule), eps of the precision J
@@ -409,9 +409,9 @@ def ntk(
     dtype: Any = "float64",
 ) -> NTK:
     """The empirical neural tangent kernel ``K(x_i, x_j) = J_i J_j^T`` on the examples X, and
-    its smallest eigenvalue (seed 004: the Gram matrix K_Theta whose lambda_min bounds the
+    its smallest eigenvalue (the Spanish slides: the Gram matrix K_Theta whose lambda_min bounds the
     gradient of the square loss from below).  ``params`` restricts J to some parameter tensors
-    (seed 004's K restricted to the output layer is ``params=["2.weight"]`` for an MLP with one
+    (the slides' K restricted to the output layer is ``params=["2.weight"]`` for an MLP with one
     hidden layer).  Accumulated over parameter tensors; never holds all of J."""
     space = _space("ntk", model)
     dtype = backend.resolve_dtype(dtype)

@@ -374,7 +374,7 @@ class DeepLinearProblem:
 
     def critical_value(self, S: Sequence[int]) -> float:
         """c (tr(Sigma_YY) - sum_{i in S} delta_i^2) (Lemma "Inférence et valeurs critiques"; with
-        c = 1/2, seed 002's half sums of squares)."""
+        c = 1/2, Chitour 2019's half sums of squares)."""
         S = self._subset(S)
         return self.c * float(np.trace(self.Sigma_YY) - sum(self.delta[i - 1] ** 2 for i in S))
 

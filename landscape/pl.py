@@ -12,7 +12,8 @@ For the square loss ``L(theta) = (1/N) sum_i ||g_theta(x_i) - y_i||^2`` the seed
 the constant c in ``||grad L||^2 >= c (L - L*)`` (L* = 0 when the model can interpolate), i.e.
 2 mu in the definition's normalisation.  ``pl_ratio`` measures the same quantity,
 ``||grad f||^2 / (f - f*)``, so along a run ``pl_ratio >= pl_constant(...).mu`` wherever the
-Jacobian bound holds.  sigma_min(J^T)^2 is the smallest eigenvalue of the kernel J J^T (seed 004).
+Jacobian bound holds.  sigma_min(J^T)^2 is the smallest eigenvalue of the kernel J J^T (the
+slides *¿Por qué la solución al problema de optimalidad funciona?*).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from landscape.params import ParamSpace, check_model
 
 @dataclass
 class PLConstant:
-    """``mu = 4 sigma_min^2 / N`` (seed 001) with ``sigma_min = sigma_min(J^T)`` (0 when
+    """``mu = 4 sigma_min^2 / N`` (Scaman 2024) with ``sigma_min = sigma_min(J^T)`` (0 when
     N out > p: J^T then has a kernel), N examples of ``out`` outputs; with targets, ``loss`` the
     square loss (1/N) sum_i ||g(x_i) - y_i||^2 and the guaranteed ``grad_norm_sq_bound = mu loss``."""
 
@@ -45,7 +46,7 @@ class PLConstant:
 def pl_constant(model: Any, X: Any, Y: Any = None, theta: Any = None) -> PLConstant:
     """The PL constant implied at theta (default: the model's parameters) for the square loss
     ``(1/N) sum_i ||g_theta(x_i) - y_i||^2`` by the smallest singular value of the Jacobian
-    (seed 001: ``mu = 4 eps^2 / N``).  ``nn.functional.mse_loss`` averages over all N out
+    (Scaman 2024: ``mu = 4 eps^2 / N``).  ``nn.functional.mse_loss`` averages over all N out
     entries, mse = L / out, so for it ``||grad mse||^2 >= (mu / out) mse``.  Y is optional: it
     only adds the loss and the bound on ||grad L||^2."""
     check_model("pl_constant", model)

@@ -74,13 +74,13 @@ def hidden_neurons(model: Any) -> int:
 
 def rank_upper_bound(model: Any) -> int:
     """``p - (number of hidden ReLU neurons)``: the bound on rk D f_theta(X) implied by positive
-    rescaling, one flat direction per hidden neuron (seed 000)."""
+    rescaling, one flat direction per hidden neuron (Malgouyres 2024)."""
     return ParamSpace(model).p - hidden_neurons(model)
 
 
 def activation_patterns(model: Any, X: Any, theta: Any = None) -> Tensor:
     """a(X, theta): a boolean tensor (n_1 + ... + n_{H-1}, n), row v for hidden neuron v (layer
-    by layer), column j for example j; True where the pre-activation is >= 0 (seed 000)."""
+    by layer), column j for example j; True where the pre-activation is >= 0 (Malgouyres 2024)."""
     layers = _layers(model, "activation_patterns")
     space = ParamSpace(model)
     theta = space.theta() if theta is None else space._check(theta, "activation_patterns")

@@ -117,6 +117,7 @@ HOST_MODULES = {
     "nn/data/real.py": "reads IDX files and scikit-learn data on the host",
     "landscape/linear.py": "the closed-form theory, on the problem's host matrices X and Y (float64)",
     "landscape/experiments.py": "seeded noise on host copies of data sets, counts and means for JSON reports",
+    "landscape/saddle_escape.py": "host perturbations of the deep linear problem's points, escape statistics",
 }
 # Host-side post-processing: the heavy linear algebra (svd, eigvalsh, qr, Lanczos vectors) runs in
 # the device namespace; small results (spectra, singular values, Ritz values, tridiagonal

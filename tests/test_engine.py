@@ -13,7 +13,7 @@ from autodiff.ops.batching import broadcasting
 
 
 def lecture_program(x, y):
-    """The example program of ../shared/seeds/001_9074c1202f56cd83.txt."""
+    """The example program of the lecture (Scaman, *Non-convex optimization*, 2024)."""
     z1 = x * y
     z2 = x**2
     z3 = ad.exp(z1)

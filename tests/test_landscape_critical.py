@@ -1,5 +1,5 @@
 """landscape.classify and landscape.find_critical_point on functions whose critical points are
-known exactly (seed 000: strict and non-strict saddles), including the pairs that the Hessian
+known exactly (Malgouyres 2024: strict and non-strict saddles), including the pairs that the Hessian
 alone cannot tell apart."""
 
 import math

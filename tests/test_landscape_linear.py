@@ -1,8 +1,8 @@
 """landscape.linear: the theory of deep linear networks (Achour, Malgouyres, Gerchinovitz; Baldi
-and Hornik; ../shared/seeds/000_9b541997235a7417.txt) checked by the engine: at every
+and Hornik; Malgouyres 2024) checked by the engine: at every
 constructed critical point the autodiff gradient vanishes, the risk is the predicted critical
 value and the Hessian's signs are the theorem's; the Chitour-Liao-Couillet invariants
-(../shared/seeds/002_e0eb7dfd7b4fa2c3.txt) drift by O(eta) under gradient descent."""
+(Chitour 2019) drift by O(eta) under gradient descent."""
 
 import math
 

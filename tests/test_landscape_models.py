@@ -1,6 +1,6 @@
 """landscape on models: ParamSpace, the parameter Jacobian from per-sample gradients, functional
-dimension and positive rescaling of ReLU nets (seed 000), the kernel K (seed 004) and the
-Polyak-Lojasiewicz constant (seed 001)."""
+dimension and positive rescaling of ReLU nets (Malgouyres 2024), the kernel K (the Spanish slides) and the
+Polyak-Lojasiewicz constant (Scaman 2024)."""
 
 import math
 
@@ -180,7 +180,7 @@ def test_ntk_is_j_jt_and_seed_004_kernel_on_the_output_layer():
     K = L.ntk(model, X)
     np.testing.assert_allclose(K.kernel.numpy(), J @ J.T, atol=1e-12)
     assert K.lambda_min == pytest.approx(np.linalg.eigvalsh(J @ J.T)[0], abs=1e-12)
-    # seed 004: K_bar = sum_k v_k v_k^T, v_k = (relu(<theta_k^(1), [x_i; 1]>))_i
+    # the Spanish slides: K_bar = sum_k v_k v_k^T, v_k = (relu(<theta_k^(1), [x_i; 1]>))_i
     hidden = np.maximum(X.numpy() @ model[0].weight.numpy().T + model[0].bias.numpy(), 0)
     np.testing.assert_allclose(
         L.ntk(model, X, params=["2.weight"]).kernel.numpy(), hidden @ hidden.T, atol=1e-12

@@ -17,7 +17,7 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's d
 
 
 def lecture(x_value=1.5, y_value=0.5):
-    """The program of ../shared/seeds/001_9074c1202f56cd83.txt, every vertex named."""
+    """The lecture's program (Scaman 2024), every vertex named."""
     x = ad.tensor(x_value, requires_grad=True).name("x")
     y = ad.tensor(y_value, requires_grad=True).name("y")
     z1 = (x * y).name("z1")

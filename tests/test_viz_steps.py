@@ -1,5 +1,5 @@
 """Backpropagation step by step: the trace of the lecture's backward pass against the adjoints
-derived by hand (../shared/seeds/001_9074c1202f56cd83.txt), and the frames drawn from it."""
+derived by hand (Scaman 2024), and the frames drawn from it."""
 
 import math
 import re
