@@ -10,6 +10,7 @@ topological order, written out as code, in the manner of JAX's jaxpr (Frostig, J
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,14 +147,15 @@ class Program:
         from autodiff.program.trace import trace
         from autodiff.transforms import grad
 
-        return trace(grad(self, argnums), *self.example)
+        return dataclasses.replace(trace(grad(self, argnums), *self.example), name=f"{self.name}_grad")
 
     def value_and_grad(self, argnums: int | Sequence[int] = 0) -> Program:
         """The program of ``ad.value_and_grad(self, argnums)``."""
         from autodiff.program.trace import trace
         from autodiff.transforms import value_and_grad
 
-        return trace(value_and_grad(self, argnums), *self.example)
+        traced = trace(value_and_grad(self, argnums), *self.example)
+        return dataclasses.replace(traced, name=f"{self.name}_value_and_grad")
 
     def tensors(self) -> tuple[list[Tensor], list[Tensor]]:
         """The program run on fresh leaves named ``%0``, ``%1``...: (inputs, outputs), every value

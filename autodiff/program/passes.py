@@ -78,12 +78,20 @@ def _key(value: Any) -> Any:
 
 
 def eliminate_common_subexpressions(prog: Program) -> Program:
-    """The second of two equal equations reads the first; ``alias(x)`` reads x."""
-    seen: dict[Any, Var] = {}
+    """The second of two equal equations reads the first; ``alias(x)`` reads x; equal
+    one-element constants (the seeds of backward passes) are one."""
+    seen: dict[Any, Any] = {}
+
+    def same(a: Any) -> Any:
+        if isinstance(a, Const) and a.value.size == 1:
+            value = backend.to_numpy(a.value)  # one number, explicitly to the host
+            return seen.setdefault(("const", a.value.shape, str(a.dtype), repr(value.item())), a)
+        return a
 
     def step(e: Eqn, read: Callable) -> Any:
         if e.prim.name == "alias":
             return e.ins[0]
+        e = dataclasses.replace(e, ins=tuple(same(a) for a in e.ins))
         try:
             key = (e.prim.name, _key(e.ins), _key(e.params))
             hash(key)
