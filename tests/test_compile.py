@@ -9,6 +9,7 @@ import pytest
 import test_ops_gradcheck as table
 
 import autodiff as ad
+from autodiff.program import fusion
 from autodiff.program.trace import flatten
 
 
@@ -156,3 +157,22 @@ def test_replay_makes_no_tensor_and_reuses_buffers(device):
     assert "out=" not in plain.source(table.make((5,)))
     x = table.make((5,))
     _equal(c(x), plain(x))
+
+
+def test_elementwise_chains_are_fused_where_the_device_has_a_fuser(monkeypatch, device):
+    """CuPy's fuser is cupy.fuse (no GPU here): a stand-in fuser on this device gets each chain
+    as one function, and the results stay those of eager."""
+    fused = []
+    monkeypatch.setitem(fusion.FUSERS, device, lambda fn: fused.append(fn) or fn)
+    f = lambda x, y: ad.sum(ad.tanh(ad.exp(x) * y + x) ** 2)  # noqa: E731
+    x, y = table.make((4, 3)), table.make((3,), seed=1)
+    c = ad.compile(ad.value_and_grad(f, (0, 1)))
+    value, grads = c(x, y)
+    eager_value, eager_grads = ad.value_and_grad(f, (0, 1))(x, y)
+    _equal(value, eager_value)
+    for g, e in zip(grads, eager_grads, strict=True):
+        _equal(g, e)
+    source = c.source(x, y)
+    assert fused and "def fused0(" in source and "= fused0(" in source
+    plain = ad.compile(ad.value_and_grad(f, (0, 1)), passes=("fold", "cse", "dce", "reuse"))
+    assert "fused" not in plain.source(x, y)

@@ -21,27 +21,22 @@ import collections
 import functools
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from autodiff import backend
 from autodiff.graph import is_grad_enabled
+from autodiff.program import fusion
 from autodiff.program import passes as program_passes
+from autodiff.program.fusion import UFUNCS, is_ufunc
 from autodiff.program.ir import Const, Program, Var
 from autodiff.program.trace import active, trace
 from autodiff.state import flags
 from autodiff.tensor import Tensor
 
-# Primitives whose evaluation is this ufunc of their arguments (the same operation: the same bits;
-# not power: NumPy's ``x ** 2`` is ``square``, ``np.power`` is not).
-UFUNCS = {
-    name: name
-    for name in (
-        "negative exp log log1p expm1 sqrt sin cos tan tanh add subtract multiply divide maximum minimum"
-    ).split()
-}
 OUT_DEVICES = ("cpu", "cuda")  # namespaces whose ufuncs take out=
 DEFAULT_CACHE_SIZE = 32
+REPLAY_PASSES = ("reuse", "fuse")  # properties of the replay, not program-to-program passes
 
 
 class CacheWarning(UserWarning):
@@ -99,14 +94,20 @@ def reusable_buffers(prog: Program) -> dict[int, int]:
     return plan
 
 
-def lower(prog: Program, reuse: bool = True) -> tuple[str, dict[str, Any]]:
-    """The replay of ``prog``: Python source of ``replay(v0, v1, ...)`` and its globals."""
+def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str, dict[str, Any]]:
+    """The replay of ``prog``: Python source of ``replay(v0, v1, ...)`` (after the functions of
+    its fused groups) and its globals.  ``options``: ``reuse`` (buffer reuse) and ``fuse``
+    (elementwise chains as one kernel, where the device has a fuser)."""
     xp = backend.namespace(prog.device)
     names: dict[str, Any] = {"xp": xp, "asarray": xp.asarray}
     scalar_arrays = prog.device == "cpu"  # NumPy gives 0-d results as scalars: make them arrays
     direct = prog.device in OUT_DEVICES
-    plan = reusable_buffers(prog) if reuse and direct else {}
     last = last_uses(prog)
+    fuser = fusion.FUSERS.get(prog.device) if "fuse" in options else None
+    groups = {g[0]: g for g in fusion.elementwise_groups(prog)} if fuser else {}
+    grouped = {i for g in groups.values() for i in g}
+    plan = reusable_buffers(prog) if "reuse" in options and direct else {}
+    plan = {i: v for i, v in plan.items() if i not in grouped}
     dying: dict[int, list[str]] = collections.defaultdict(list)
     for index, at in last.items():
         if at < len(prog.eqns):
@@ -120,20 +121,35 @@ def lower(prog: Program, reuse: bool = True) -> tuple[str, dict[str, Any]]:
             return f"c{a.index}"
         return _literal(a, names)
 
-    lines = [f"def replay({', '.join(f'v{v.index}' for v in prog.inputs)}):"]
+    functions, lines = [], [f"def replay({', '.join(f'v{v.index}' for v in prog.inputs)}):"]
     for i, e in enumerate(prog.eqns):
-        args = ", ".join(atom(a) for a in e.ins)
         out = f"v{e.out.index}"
-        if direct and e.prim.name in UFUNCS and not e.params:
-            into = f", out=v{plan[i]}" if i in plan else ""
-            lines.append(f"    {out} = xp.{UFUNCS[e.prim.name]}({args}{into})")
+        if i in groups:
+            group, name = groups[i], f"fused{len(functions)}"
+            read_after = {v for v, at in last.items() if at > group[-1]}
+            source, args, results = fusion.group_source(prog, group, name, read_after, atom)
+            functions.append(source)
+            exec(builtins.compile(source, f"<{name} of {prog.name}>", "exec"), names)  # noqa: S102
+            names[name] = fuser(names[name])
+            lines.append(
+                f"    {', '.join(results)}{',' if len(results) == 1 else ''} = {name}({', '.join(args)})"
+            )
+            inside = {f"v{prog.eqns[k].out.index}" for k in group} - set(results)
+            gone = [v for k in group for v in dying.get(k, ()) if v not in inside]
+        elif i in grouped:
+            continue
         else:
-            fn = f"f{i}"
-            names[fn] = functools.partial(e.prim.forward, **e.params) if e.params else e.prim.forward
-            lines.append(f"    {out} = {fn}(xp, {args})")
-        if scalar_arrays and e.out.shape == ():
-            lines.append(f"    {out} = asarray({out})")
-        gone = [name for name in dying.get(i, ()) if name != f"v{plan.get(i)}"]
+            args = ", ".join(atom(a) for a in e.ins)
+            if direct and is_ufunc(e):
+                into = f", out=v{plan[i]}" if i in plan else ""
+                lines.append(f"    {out} = xp.{UFUNCS[e.prim.name]}({args}{into})")
+            else:
+                fn = f"f{i}"
+                names[fn] = functools.partial(e.prim.forward, **e.params) if e.params else e.prim.forward
+                lines.append(f"    {out} = {fn}(xp, {args})")
+            if scalar_arrays and e.out.shape == ():
+                lines.append(f"    {out} = asarray({out})")
+            gone = [name for name in dying.get(i, ()) if name != f"v{plan.get(i)}"]
         if gone:
             lines.append(f"    del {', '.join(gone)}")
     # a constant output is copied: the caller may write into it, the next call reads it again
@@ -142,12 +158,13 @@ def lower(prog: Program, reuse: bool = True) -> tuple[str, dict[str, Any]]:
         for a in prog.outputs
     ]
     lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-    return "\n".join(lines) + "\n", names
+    return "".join(functions) + "\n".join(lines) + "\n", names
 
 
-def _replay_function(prog: Program, reuse: bool) -> Callable[..., tuple]:
-    source, names = lower(prog, reuse)
-    exec(builtins.compile(source, f"<replay of {prog.name}>", "exec"), names)  # noqa: S102  (our own source)
+def _replay_function(prog: Program, options: Collection[str]) -> Callable[..., tuple]:
+    source, names = lower(prog, options)
+    replay = source[source.index("def replay(") :]
+    exec(builtins.compile(replay, f"<replay of {prog.name}>", "exec"), names)  # noqa: S102  (our own source)
     return names["replay"]
 
 
@@ -159,13 +176,15 @@ class Compiled:
         f: Callable,
         static_argnums: Sequence[int] = (),
         cache_size: int = DEFAULT_CACHE_SIZE,
-        passes: Sequence[str] = (*program_passes.DEFAULT_PASSES, "reuse"),
+        passes: Sequence[str] = (*program_passes.DEFAULT_PASSES, *REPLAY_PASSES),
     ):
         if not callable(f):
             raise TypeError(f"compile: f must be callable, got {type(f).__name__}")
-        unknown = set(passes) - set(program_passes.PASSES) - {"reuse"}
+        unknown = set(passes) - set(program_passes.PASSES) - set(REPLAY_PASSES)
         if unknown:
-            raise ValueError(f"compile: unknown passes {sorted(unknown)}; choose from fold, cse, dce, reuse")
+            raise ValueError(
+                f"compile: unknown passes {sorted(unknown)}; choose from fold, cse, dce, reuse, fuse"
+            )
         if not isinstance(cache_size, int) or cache_size < 1:
             raise ValueError(f"compile: cache_size must be a positive int, got {cache_size!r}")
         self.f = f
@@ -209,7 +228,7 @@ class Compiled:
 
         bound.__name__ = getattr(self.f, "__name__", "compiled")
         prog = trace(bound, *[_example(a) for a in traced], optimize=False)
-        prog = program_passes.optimize(prog, [p for p in self.passes if p != "reuse"])
+        prog = program_passes.optimize(prog, [p for p in self.passes if p not in REPLAY_PASSES])
         self.traces += 1
         if len(self.cache) >= self.cache_size:
             self.cache.popitem(last=False)
@@ -222,7 +241,7 @@ class Compiled:
                     CacheWarning,
                     stacklevel=3,
                 )
-        found = self.cache[key] = (prog, _replay_function(prog, "reuse" in self.passes))
+        found = self.cache[key] = (prog, _replay_function(prog, self.passes))
         return found
 
     def program(self, *args: Any) -> Program:
@@ -231,7 +250,7 @@ class Compiled:
 
     def source(self, *args: Any) -> str:
         """The Python source of the replay for these arguments."""
-        return lower(self.program(*args), "reuse" in self.passes)[0]
+        return lower(self.program(*args), self.passes)[0]
 
     def __call__(self, *args: Any) -> Any:
         prog, replay = self.entry(*args)
@@ -266,11 +285,12 @@ def compile(  # noqa: A001  (ad.compile, as jax.jit / torch.compile)
     *,
     static_argnums: int | Sequence[int] = (),
     cache_size: int = DEFAULT_CACHE_SIZE,
-    passes: Sequence[str] = (*program_passes.DEFAULT_PASSES, "reuse"),
+    passes: Sequence[str] = (*program_passes.DEFAULT_PASSES, *REPLAY_PASSES),
 ) -> Compiled:
     """``f`` compiled: traced on the first call per signature (shapes, dtypes and devices of the
     array arguments, values of the others and of ``static_argnums``), then replayed as
-    straight-line array code.  ``passes``: any of ``fold``, ``cse``, ``dce`` (run in that order)
-    and ``reuse`` (buffer reuse); at most ``cache_size`` programs are kept (a warning says when
-    more are needed).  Results equal f's (the same operations in the same order)."""
+    straight-line array code.  ``passes``: any of ``fold``, ``cse``, ``dce`` (run in that order),
+    ``reuse`` (buffer reuse) and ``fuse`` (elementwise chains as one kernel, on CuPy); at most
+    ``cache_size`` programs are kept (a warning says when more are needed).  Results equal f's
+    (the same operations in the same order)."""
     return Compiled(f, static_argnums, cache_size, passes)
