@@ -140,3 +140,10 @@ def test_detach_is_a_stop_gradient():
 def test_to_dot_names_values_after_the_program():
     dot = _lecture_program().to_dot()
     assert dot.startswith("digraph") and "<b>%7</b>" in dot and "<b>sin</b>" in dot
+
+
+def test_a_program_that_lost_its_inputs_warns():
+    """Reading ``.data`` bypasses the engine: the program would return the example's values."""
+    with pytest.warns(ad.program.TracingWarning, match="no output of <lambda> depends"):
+        prog = ad.trace(lambda x: ad.Tensor(x.data * 2), ad.ones(3))
+    assert prog.eqns == []

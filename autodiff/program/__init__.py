@@ -3,6 +3,6 @@
 
 from autodiff.program.compile import CacheWarning, Compiled, compile
 from autodiff.program.ir import Program
-from autodiff.program.trace import TracingError, trace
+from autodiff.program.trace import TracingError, TracingWarning, trace
 
-__all__ = ["CacheWarning", "Compiled", "Program", "TracingError", "compile", "trace"]
+__all__ = ["CacheWarning", "Compiled", "Program", "TracingError", "TracingWarning", "compile", "trace"]

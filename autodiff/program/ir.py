@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autodiff import backend
+from autodiff.program.printing import format_program
 from autodiff.tensor import Tensor
+
+
+class PlugIns:
+    """What programs call into, installed by the module above (this one imports none of it):
+    ``trace`` (:func:`autodiff.program.trace.trace`), for the programs of derivatives."""
+
+    trace: Callable[..., Program] | None = None
+
+
+plugins = PlugIns()
 
 
 class Var:
@@ -108,8 +119,6 @@ class Program:
         return list(found.values())
 
     def __str__(self) -> str:
-        from autodiff.program.printing import format_program
-
         return format_program(self)
 
     def __repr__(self) -> str:
@@ -144,17 +153,16 @@ class Program:
     def grad(self, argnums: int | Sequence[int] = 0) -> Program:
         """The program of ``ad.grad(self, argnums)``: the backward program, generated from the
         VJP rules (forward values it needs, then the adjoints), traced at the example inputs."""
-        from autodiff.program.trace import trace
         from autodiff.transforms import grad
 
-        return dataclasses.replace(trace(grad(self, argnums), *self.example), name=f"{self.name}_grad")
+        traced = plugins.trace(grad(self, argnums), *self.example)
+        return dataclasses.replace(traced, name=f"{self.name}_grad")
 
     def value_and_grad(self, argnums: int | Sequence[int] = 0) -> Program:
         """The program of ``ad.value_and_grad(self, argnums)``."""
-        from autodiff.program.trace import trace
         from autodiff.transforms import value_and_grad
 
-        traced = trace(value_and_grad(self, argnums), *self.example)
+        traced = plugins.trace(value_and_grad(self, argnums), *self.example)
         return dataclasses.replace(traced, name=f"{self.name}_value_and_grad")
 
     def tensors(self) -> tuple[list[Tensor], list[Tensor]]:

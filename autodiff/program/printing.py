@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from autodiff import backend
-from autodiff.program.ir import Const, Program, Var
 
 
 def aval(shape: tuple, dtype: Any) -> str:
@@ -20,9 +19,8 @@ def aval(shape: tuple, dtype: Any) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A static parameter or a Python number as it reads in a program."""
-    if isinstance(value, Var | Const):
-        return repr(value)
+    """A static parameter, a value (``%3``, ``c0``: their repr) or a Python number as it reads in a
+    program."""
     if isinstance(value, slice):
         parts = ["" if p is None else str(p) for p in (value.start, value.stop, value.step)]
         return ":".join(parts[:2] if value.step is None else parts)
@@ -38,7 +36,7 @@ def format_value(value: Any) -> str:
     return repr(value)
 
 
-def _const_line(c: Const) -> str:
+def _const_line(c: Any) -> str:
     if c.value.size == 1:
         shown = repr(backend.to_numpy(c.value).item())
     else:
@@ -46,7 +44,7 @@ def _const_line(c: Const) -> str:
     return f"  {c!r} = {shown}  # {aval(c.shape, c.dtype)}"
 
 
-def format_program(prog: Program) -> str:
+def format_program(prog: Any) -> str:
     """The text ``print(prog)`` shows."""
     header = ", ".join(f"{v!r}: {aval(v.shape, v.dtype)}" for v in prog.inputs)
     lines = [f"{prog.name}({header}):"]

@@ -20,11 +20,13 @@ import contextlib
 import os
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from autodiff import backend
+from autodiff import backend, forward
 from autodiff.graph import interpreters
+from autodiff.program import ir
 from autodiff.program.ir import Const, Eqn, Program, Var, stop_gradient
 from autodiff.state import flags, shared
 from autodiff.tensor import Tensor
@@ -34,6 +36,10 @@ TRACING_LEVEL = 0  # level numbers of forward mode and vmap start at 1: 0 is the
 
 class TracingError(TypeError):
     """The traced function needed the value of a traced tensor (data-dependent control flow)."""
+
+
+class TracingWarning(UserWarning):
+    """A traced program looks like it lost track of its inputs."""
 
 
 class _Active(threading.local):
@@ -107,25 +113,29 @@ def _user_line() -> str:
 
 
 # ----------------------------------------------------------------------------- the hook
-_forward_mode = interpreters.tangents
+_forward_mode = forward.propagate  # what the slot holds outside traces
+_installed = [0]  # traces open in all threads: the slot holds _interpret while there is one
+_lock = threading.Lock()
 
 
 def _interpret(prim: Any, out: Tensor, args: tuple, params: dict) -> None:
-    """The forward-mode interpreter slot: record the call when tracing, then forward mode."""
+    """The forward-mode interpreter slot while tracing: record the call (when this thread
+    traces), then forward mode as usual."""
     tracer = active.tracer
     if tracer is not None:
         tracer.record(prim, out, args, params)
     _forward_mode(prim, out, args, params)
 
 
-interpreters.tangents = _interpret
-
-
 @contextlib.contextmanager
 def recording(tracer: Tracer) -> Iterator[Tracer]:
-    """Record every primitive call of this thread into ``tracer`` for the block."""
+    """Record every primitive call of this thread into ``tracer`` for the block (outside traces
+    the slot holds forward mode itself: eager calls pay nothing)."""
     previous = active.tracer
     opened = TRACING_LEVEL not in flags.tangent_batches
+    with _lock:
+        _installed[0] += 1
+        interpreters.tangents = _interpret
     if opened:
         flags.tangent_batches[TRACING_LEVEL] = ()
         flags.forward_levels += 1
@@ -139,6 +149,10 @@ def recording(tracer: Tracer) -> Iterator[Tracer]:
             del flags.tangent_batches[TRACING_LEVEL]
             flags.forward_levels -= 1
             flags.hooked -= 1
+        with _lock:
+            _installed[0] -= 1
+            if not _installed[0]:
+                interpreters.tangents = _forward_mode
 
 
 # ----------------------------------------------------------------------------- concrete values
@@ -233,6 +247,14 @@ def trace(f: Callable, *args: Any, optimize: bool = True) -> Program:
                 "reads from outside; a program cannot repeat such a write: return the new value instead"
             )
     name = getattr(f, "__name__", type(f).__name__)
+    if inputs and leaves and not any(isinstance(a, Var) for a in outputs):
+        warnings.warn(
+            f"trace: no output of {name} depends on its array arguments, so the program returns "
+            "constants. If f reads tensor.data or converts its inputs to NumPy, the example values "
+            "were captured: compute with autodiff operations instead",
+            TracingWarning,
+            stacklevel=2,
+        )
     device = backend.device_of(example[0].data) if example else backend.get_default_device()
     program = Program(inputs, tracer.eqns, outputs, unflatten, device, tuple(example), name)
     if optimize:
@@ -240,3 +262,6 @@ def trace(f: Callable, *args: Any, optimize: bool = True) -> Program:
 
         program = simplify(program)
     return program
+
+
+ir.plugins.trace = trace  # Program.grad
