@@ -5,7 +5,8 @@ so intermediates stay in registers instead of global memory: one launch, one pas
 A *group* is a maximal run of consecutive equations whose primitives are ufuncs (``UFUNCS``);
 it becomes one Python function of the values it reads, returning the values read after it,
 handed to the device's fuser.  NumPy has no fuser: its ufuncs run one by one, and buffer reuse
-(``out=``) is what the CPU replay does instead (see :mod:`autodiff.program.compile`).
+(``out=``) is what the CPU replay does instead (see :mod:`autodiff.program.compile`).  CuPy and
+its fuser: Okuta et al. 2017, *CuPy: A NumPy-compatible library for NVIDIA GPU calculations*.
 """
 
 from __future__ import annotations
