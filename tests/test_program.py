@@ -138,8 +138,10 @@ def test_detach_is_a_stop_gradient():
 
 
 def test_to_dot_names_values_after_the_program():
-    dot = _lecture_program().to_dot()
+    prog = _lecture_program()
+    dot = prog.to_dot()
     assert dot.startswith("digraph") and "<b>%7</b>" in dot and "<b>sin</b>" in dot
+    assert ad.to_dot(prog) == dot
 
 
 def test_a_program_that_lost_its_inputs_warns():

@@ -185,13 +185,13 @@ class Program:
         return leaves, outs
 
     def to_dot(self, **options: Any) -> str:
-        """The program's graph as DOT text (:func:`autodiff.to_dot` of its values)."""
+        """The program's graph as DOT text: ``ad.to_dot(prog)``."""
         from autodiff.viz import to_dot
 
-        return to_dot(self.tensors()[1], **options)
+        return to_dot(self, **options)
 
     def draw(self, **options: Any) -> Any:
-        """The program's graph as a ``graphviz.Digraph`` (:func:`autodiff.draw`)."""
+        """The program's graph as a ``graphviz.Digraph``: ``ad.draw(prog)``."""
         from autodiff.viz import draw
 
-        return draw(self.tensors()[1], **options)
+        return draw(self, **options)
