@@ -184,6 +184,26 @@ def _detach(self: Tensor) -> Tensor:
     return out
 
 
+def _getitem(method: Callable) -> Callable:
+    def getitem(self: Tensor, index: Any) -> Any:
+        tracer = active.tracer
+        if tracer is not None:
+            for i in index if isinstance(index, tuple) else (index,):
+                if isinstance(i, Tensor) and id(i) in tracer.vars:
+                    v = tracer.vars[id(i)]
+                    raise TracingError(
+                        f"trace: indexing with {v!r} ({v.shape} {v.dtype}), a value computed by the "
+                        f"traced function, at {_user_line()}; a program's indices (and so its shapes) "
+                        "are fixed when it is traced: use ad.where(mask, x, 0) or a one-hot product, "
+                        "or pass the index as a static argument"
+                    )
+        return method(self, index)
+
+    getitem.__doc__ = method.__doc__
+    return getitem
+
+
+Tensor.__getitem__ = _getitem(Tensor.__getitem__)
 for _name, _what in (("item", "item()"), ("numpy", "numpy()"), ("tolist", "tolist()")):
     setattr(Tensor, _name, _guarded(getattr(Tensor, _name), f"{_what} (or bool(), float(), an `if`)"))
 _plain_detach = Tensor.detach
