@@ -289,7 +289,7 @@ def compile(  # noqa: A001  (ad.compile, as jax.jit / torch.compile)
 ) -> Compiled:
     """``f`` compiled: traced on the first call per signature (shapes, dtypes and devices of the
     array arguments, values of the others and of ``static_argnums``), then replayed as
-    straight-line array code.  ``passes``: any of ``fold``, ``cse``, ``dce`` (run in that order),
+    straight-line array code.  ``passes``: any of ``fold``, ``cse``, ``dce`` (run in the order given),
     ``reuse`` (buffer reuse) and ``fuse`` (elementwise chains as one kernel, on CuPy); at most
     ``cache_size`` programs are kept (a warning says when more are needed).  Results equal f's
     (the same operations in the same order)."""

@@ -26,7 +26,7 @@ def _cupy_fuse(fn: Callable) -> Callable:
 FUSERS: dict[str, Callable[[Callable], Callable]] = {"cuda": _cupy_fuse}
 
 # Primitives whose evaluation is this ufunc of their arguments (the same operation: the same bits;
-# not power: NumPy's ``x ** 2`` is ``square``, ``np.power`` is not).
+# not power: NumPy computes ``x ** 2`` by ``square``, the power ufunc by pow).
 UFUNCS = {
     name: name
     for name in (
