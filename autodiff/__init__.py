@@ -43,6 +43,7 @@ from autodiff.graph import (
     set_grad_enabled,
 )
 from autodiff.ops import *  # noqa: F403  (every op by its NumPy name)
+from autodiff.program import Program, TracingError, compile, trace
 from autodiff.random import manual_seed, rand, randn
 from autodiff.tensor import Tensor
 from autodiff.transforms import (

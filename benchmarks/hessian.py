@@ -5,11 +5,13 @@ Ours is ``landscape.hessian(f, theta)`` when the landscape package provides it (
 forward-over-reverse), else ``ad.hessian(f)(theta)``; peers are ``torch.func.hessian``
 (forward-over-reverse), ``jax.hessian`` with and without jit, and HIPS autograd's ``hessian``
 (one vector-Jacobian product per row, in a Python loop).  The JSON's note says which of ours
-ran.
+ran.  ``ours.compile``: the Hessian program (every chunk of the reverse-over-reverse pass)
+traced once by ``ad.compile`` and replayed.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,7 @@ from benchmarks.harness import Case, host
 NAME = "hessian"
 SIZES = (10, 32, 32, 1)
 N_POINTS = 128
+COMPILED_MODE = "rev-rev"
 
 
 def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -53,6 +56,12 @@ def _ours() -> Callable[[], Any]:
     return lambda: hessian(f, theta)
 
 
+def _ours_compiled() -> Callable[[], Any]:
+    theta, x, y = (ad.tensor(a, device=peers.device()) for a in _data())
+    f = lambda t: loss(t, x, y, ad.tanh, ad.reshape, ad.mean)
+    return functools.partial(ad.compile(ad.hessian(f, mode=COMPILED_MODE)), theta)
+
+
 def _torch() -> Callable[[], Any]:
     torch = peers.torch()
     theta, x, y = (torch.from_numpy(a).to(peers.torch_device()) for a in _data())
@@ -78,6 +87,7 @@ def _autograd() -> Callable[[], Any]:
 def cases() -> list[Case]:
     builds = {
         "ours": _ours,
+        "ours.compile": _ours_compiled,
         "torch.func": _torch,
         "jax": lambda: _jax(False),
         "jax.jit": lambda: _jax(True),
@@ -85,6 +95,7 @@ def cases() -> list[Case]:
     }
     notes = {
         "ours": ours_hessian()[1],
+        "ours.compile": f"ad.compile(ad.hessian(f, mode={COMPILED_MODE!r}))(theta)",
         "torch.func": "torch.func.hessian",
         "autograd": "one vjp per row (Python loop)",
     }

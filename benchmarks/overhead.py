@@ -4,11 +4,14 @@ The arrays are tiny, so the time is the framework's own cost per operation: reco
 graph, dispatching, and running each rule.  Reported in microseconds per op (the call time
 divided by 300).  The chain repeats y <- tanh(sin(y) * x + x) (four ops: sin, mul, add, tanh),
 which keeps values in [-1, 1]; the result is summed (one more op, not counted) and
-differentiated with respect to x.
+differentiated with respect to x.  Beside the engine: ``ours.compile`` (``ad.compile`` of the
+gradient: the traced program replayed) and ``numpy``, the floor: the same chain and its gradient
+written by hand in NumPy.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +47,32 @@ def _ours() -> Callable[[], Any]:
         return g
 
     return call
+
+
+def _ours_compiled() -> Callable[[], Any]:
+    x = ad.tensor(_x0(), device=peers.device())
+    return functools.partial(ad.compile(ad.grad(lambda x: chain(x, ad.sin, ad.tanh).sum())), x)
+
+
+def numpy_chain_grad(x: np.ndarray) -> np.ndarray:
+    """The floor: the chain and its gradient written by hand in NumPy, one ufunc per op (forward:
+    sin, multiply, add, tanh per block; backward: the adjoints of the lecture, block by block)."""
+    saved, y = [], x
+    for _ in range(N_OPS // 4):
+        s = np.sin(y)
+        t = np.tanh(s * x + x)
+        saved.append((y, s, t))
+        y = t
+    gy, gx = np.ones_like(x), np.zeros_like(x)
+    for y, s, t in reversed(saved):
+        ga = gy * (1 - t * t)  # tanh' = 1 - tanh^2
+        gx += ga * s + ga  # d(s x + x)/dx
+        gy = ga * x * np.cos(y)  # d(sin(y) x)/dy
+    return gx
+
+
+def _numpy() -> Callable[[], Any]:
+    return functools.partial(numpy_chain_grad, _x0())
 
 
 def _torch_eager() -> Callable[[], Any]:
@@ -83,6 +112,8 @@ def _autograd() -> Callable[[], Any]:
 def cases() -> list[Case]:
     builds = {
         "ours": _ours,
+        "ours.compile": _ours_compiled,
+        "numpy": _numpy,
         "torch": _torch_eager,
         "torch.func": _torch_func,
         "jax": lambda: _jax(False),

@@ -111,7 +111,7 @@ def available(impl: str) -> bool:
     tools = {"backpack": "backpack", "eigenthings": "hessian_eigenthings", "pyhessian": "pyhessian"}
     if name in tools:
         return torch_tool(tools[name]) is not None
-    return name == "ours" or {"torch": torch, "jax": jax, "autograd": autograd}[name]() is not None
+    return name in ("ours", "numpy") or {"torch": torch, "jax": jax, "autograd": autograd}[name]() is not None
 
 
 def sync_for(impl: str):

@@ -5,7 +5,8 @@ Every implementation starts from the same parameters and batch; the first step's
 updated parameters are compared.  Ours uses the project's ``nn`` package (``nn.MLP``,
 ``nn.functional.cross_entropy``, ``nn.optim.SGD``) when it is importable, else the same network
 written with engine ops; the JSON says which (``note``).  PyTorch uses ``torch.nn`` and
-``torch.optim.SGD``; JAX and autograd a functional step on a list of arrays.
+``torch.optim.SGD``; JAX and autograd a functional step on a list of arrays; ``ours.compile``
+the compiled step of ``nn.CompiledStep``; ``numpy`` the step written by hand in NumPy.
 """
 
 from __future__ import annotations
@@ -53,18 +54,22 @@ def nn_package() -> Any | None:
     return nn
 
 
-def _ours_nn(nn: Any) -> Callable[[], Any]:
+def _ours_nn(nn: Any, compiled: bool = False) -> Callable[[], Any]:
     theta, x, y = _data()
     model = nn.MLP(SIZES, activation="relu", dtype="float32", device=peers.device())
     model.load_state_dict(models.state_dict(theta, SIZES))
     params = list(model.parameters())
     opt = nn.optim.SGD(params, lr=LR)
     x, y = ad.tensor(x, device=peers.device()), ad.tensor(y, device=peers.device())
+    compiled_step = nn.CompiledStep(model, nn.functional.cross_entropy) if compiled else None
 
     def step() -> Any:
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
+        if compiled_step is not None:
+            _, loss = compiled_step([x], y)
+        else:
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
         opt.step()
         return loss, params
 
@@ -94,6 +99,36 @@ def _ours_ops() -> Callable[[], Any]:
         return loss, params
 
     return step
+
+
+def numpy_step(params: list[np.ndarray], x: np.ndarray, onehot: np.ndarray) -> np.float32:
+    """One SGD step of the MLP written by hand in NumPy (forward, backward, update in place): the
+    floor of a framework on the CPU.  d loss / d logits = (softmax - onehot) / batch."""
+    hs = [x]
+    for k in range(0, len(params), 2):
+        h = hs[-1] @ params[k].T + params[k + 1]
+        hs.append(np.maximum(h, 0) if k < len(params) - 2 else h)
+    logits = hs.pop()
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(total)[:, 0] - (onehot * shifted).sum(axis=1))
+    g = (exp / total - onehot) / np.float32(len(x))
+    for k in range(len(params) - 2, -1, -2):
+        h = hs.pop()
+        gw, gb = g.T @ h, g.sum(axis=0)
+        if k:
+            g = (g @ params[k]) * (h > 0)
+        params[k] -= np.float32(LR) * gw
+        params[k + 1] -= np.float32(LR) * gb
+    return loss
+
+
+def _numpy() -> Callable[[], Any]:
+    theta, x, y = _data()
+    params = list(models.state_dict(theta, SIZES).values())
+    onehot = np.eye(SIZES[-1], dtype=np.float32)[y]
+    return lambda: (numpy_step(params, x, onehot), params)
 
 
 def _torch() -> Callable[[], Any]:
@@ -173,6 +208,8 @@ def cases() -> list[Case]:
     nn = nn_package()
     builds = {
         "ours": (lambda: _ours_nn(nn)) if nn else _ours_ops,
+        **({"ours.compile": lambda: _ours_nn(nn, compiled=True)} if nn else {}),
+        "numpy": _numpy,
         "torch": _torch,
         "jax": lambda: _jax(False),
         "jax.jit": lambda: _jax(True),
@@ -181,5 +218,7 @@ def cases() -> list[Case]:
     notes = {
         "ours": "nn.MLP + nn.functional.cross_entropy + nn.optim.SGD" if nn else "hand-written MLP on ad ops",
         "torch": "torch.nn.Sequential + F.cross_entropy + torch.optim.SGD",
+        "ours.compile": "nn.CompiledStep (ad.compile of loss, output, gradient) + nn.optim.SGD",
+        "numpy": "forward, backward and update written by hand in NumPy",
     }
     return harness.cases(NAME, "sgd step", builds, notes, unit="ms", fetch=_fetch, tol=1e-5)

@@ -18,6 +18,7 @@ from nn import data, experiments, functional, init, optim, utils
 from nn.activations import GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from nn.builders import MLP, DeepLinear
 from nn.checkpoint import load_checkpoint, save_checkpoint
+from nn.compiled import CompiledStep
 from nn.containers import ModuleList, Sequential
 from nn.io import load, save
 from nn.layers import (

@@ -16,6 +16,7 @@ import autodiff as ad
 from autodiff import backend
 from autodiff.tensor import Tensor
 from nn import functional as F
+from nn.compiled import CompiledStep
 from nn.module import Module
 from nn.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -161,6 +162,7 @@ def fit(
     scheduler: Any = None,
     progress: bool = True,
     initial_epoch: int = 0,
+    compile: bool = False,  # noqa: A002  (as torch.compile)
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader`` (batches ``(*inputs, target)``).
 
@@ -171,12 +173,15 @@ def fit(
     given ``val_loss``, or the training loss without a ``val_loader``).  ``initial_epoch``: the
     epochs already done (after resuming from a checkpoint): training runs epochs
     ``initial_epoch + 1 .. epochs``.  A callback raising
-    :class:`StopTraining` ends training early; the history so far is returned.
+    :class:`StopTraining` ends training early; the history so far is returned.  ``compile``: each
+    step's loss, output and gradient come from one compiled program (:class:`nn.compiled.CompiledStep`),
+    the same numbers as the eager step.
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
     hooks = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
     params = list(model.parameters())
+    compiled = CompiledStep(model, loss_fn) if compile else None
     history = History()
     steps = len(train_loader) if hasattr(train_loader, "__len__") else 0
     bar = _progress(max(epochs - initial_epoch, 0) * steps, progress)
@@ -192,10 +197,13 @@ def fit(
             stop = False
             for batch in train_loader:
                 inputs, target = _split_batch(batch)
-                out = model(*inputs)
-                loss = loss_fn(out, target)
-                optimizer.zero_grad()
-                loss.backward()
+                if compiled is not None:
+                    out, loss = compiled(inputs, target)
+                else:
+                    out = model(*inputs)
+                    loss = loss_fn(out, target)
+                    optimizer.zero_grad()
+                    loss.backward()
                 squares = [(p.grad.data * p.grad.data).sum() for p in params if p.grad is not None]
                 norm = backend.array_module(loss.data).sqrt(sum(squares)) if squares else loss.data * 0
                 optimizer.step()

@@ -518,6 +518,28 @@ TABLE = [
         ad.linalg.LinAlgError,
         r"linalg.cholesky: the matrix is not positive definite",
     ),
+    # programs (issue 13)
+    ("trace-not-callable", lambda: ad.trace(3, x()), TypeError, r"trace: f must be callable, got int"),
+    ("compile-pass", lambda: ad.compile(square, passes=("loop",)), ValueError, r"compile: unknown passes"),
+    ("compile-cache", lambda: ad.compile(square, cache_size=0), ValueError, r"compile: cache_size must be"),
+    (
+        "compile-unhashable-static",
+        lambda: ad.compile(lambda v, k: v * k[0])(x(), [2.0]),
+        TypeError,
+        r"compile: argument 1 \(list\) is static .*must be hashable",
+    ),
+    (
+        "program-shape",
+        lambda: ad.trace(square, x())(ad.ones(3)),
+        ValueError,
+        r"square: argument %0 has \(3,\) float64, but the program was traced for \(4, 3\)",
+    ),
+    (
+        "CompiledStep-model",
+        lambda: nn.CompiledStep(square, F.mse_loss),
+        TypeError,
+        r"CompiledStep: model must be an nn.Module, got function",
+    ),
 ]
 
 

@@ -78,6 +78,8 @@ def dot_body(
     frame: Frame | None = None,
 ) -> list[str]:
     """The statements of the DOT graph, one per line (each ending in a newline)."""
+    if callable(getattr(t, "tensors", None)):  # an ad.Program: its values on leaves named %0, %1...
+        t = t.tensors()[1]
     outputs = [t] if isinstance(t, Tensor) else list(t)
     if not outputs or not all(isinstance(o, Tensor) for o in outputs):
         raise TypeError(f"draw: expected a Tensor or a sequence of Tensors, got {type(t).__name__}")

@@ -1,0 +1,296 @@
+"""``ad.compile``: trace once per input signature, then replay the program as straight-line code.
+
+The replay is Python source generated from the program, one line per equation, each a call of
+the primitive's raw evaluation ``forward(xp, *arrays, **params)`` on the backend namespace (or the
+ufunc itself), run with ``exec`` once: no Tensor, no graph recording and no per-op dispatch on
+the way.  Values are dropped (``del``) after their last use, and with buffer reuse an
+elementwise equation writes its result into the buffer of an argument that dies there
+(``xp.exp(v3, out=v3)``), where the backend has ``out=`` (NumPy, CuPy).  ``source()`` shows the
+code.
+
+A call whose inputs take part in a derivative being recorded (they require grad, carry tangents,
+or are batched by ``vmap``), or that happens inside another trace, runs the program with the
+engine's operations instead, so that ``ad.grad(ad.compile(f))`` is right; the fast way round is
+``ad.compile(ad.grad(f))``, whose program holds the backward pass.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import functools
+import math
+import warnings
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from autodiff import backend
+from autodiff.graph import is_grad_enabled
+from autodiff.program import fusion
+from autodiff.program import passes as program_passes
+from autodiff.program.fusion import UFUNCS, is_ufunc
+from autodiff.program.ir import Const, Program, Var
+from autodiff.program.trace import active, trace
+from autodiff.state import flags
+from autodiff.tensor import Tensor
+
+OUT_DEVICES = ("cpu", "cuda")  # namespaces whose ufuncs take out=
+DEFAULT_CACHE_SIZE = 32
+REPLAY_PASSES = ("reuse", "fuse")  # properties of the replay, not program-to-program passes
+
+
+class CacheWarning(UserWarning):
+    """A compiled function keeps being traced for new signatures (shapes, dtypes, statics)."""
+
+
+def _literal(value: Any, names: dict) -> str:
+    """A Python number as source text, or the name of a global holding it."""
+    if value is None or type(value) in (bool, int) or (type(value) is float and math.isfinite(value)):
+        return repr(value)
+    name = f"k{len(names)}"
+    names[name] = value
+    return name
+
+
+def last_uses(prog: Program) -> dict[int, int]:
+    """For each value, the position of the last equation that reads it (outputs: past the end)."""
+    last: dict[int, int] = {}
+    for i, e in enumerate(prog.eqns):
+        for a in e.ins:
+            if isinstance(a, Var):
+                last[a.index] = i
+    for a in prog.outputs:
+        if isinstance(a, Var):
+            last[a.index] = len(prog.eqns)
+    return last
+
+
+def reusable_buffers(prog: Program) -> dict[int, int]:
+    """Equation position -> the value whose buffer its result may overwrite: an argument of the
+    same shape and dtype, computed by an elementwise ufunc (so it owns its memory), read only by
+    elementwise ufuncs (so no view of it is alive), and dead after this equation."""
+    last = last_uses(prog)
+    produced_by: dict[int, str] = {e.out.index: e.prim.name for e in prog.eqns}
+    readers_ok: dict[int, bool] = {}
+    for e in prog.eqns:
+        for a in e.ins:
+            if isinstance(a, Var):
+                readers_ok[a.index] = readers_ok.get(a.index, True) and e.prim.name in UFUNCS
+    plan = {}
+    for i, e in enumerate(prog.eqns):
+        if e.prim.name not in UFUNCS or e.params or e.out.shape == ():
+            continue
+        for a in e.ins:
+            if (
+                isinstance(a, Var)
+                and produced_by.get(a.index) in UFUNCS
+                and readers_ok[a.index]
+                and last[a.index] == i
+                and a.shape == e.out.shape
+                and a.dtype == e.out.dtype
+            ):
+                plan[i] = a.index
+                break
+    return plan
+
+
+def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str, dict[str, Any]]:
+    """The replay of ``prog``: Python source of ``replay(v0, v1, ...)`` (after the functions of
+    its fused groups) and its globals.  ``options``: ``reuse`` (buffer reuse) and ``fuse``
+    (elementwise chains as one kernel, where the device has a fuser)."""
+    xp = backend.namespace(prog.device)
+    names: dict[str, Any] = {"xp": xp, "asarray": xp.asarray}
+    scalar_arrays = prog.device == "cpu"  # NumPy gives 0-d results as scalars: make them arrays
+    direct = prog.device in OUT_DEVICES
+    last = last_uses(prog)
+    fuser = fusion.FUSERS.get(prog.device) if "fuse" in options else None
+    groups = {g[0]: g for g in fusion.elementwise_groups(prog)} if fuser else {}
+    grouped = {i for g in groups.values() for i in g}
+    plan = reusable_buffers(prog) if "reuse" in options and direct else {}
+    plan = {i: v for i, v in plan.items() if i not in grouped}
+    dying: dict[int, list[str]] = collections.defaultdict(list)
+    for index, at in last.items():
+        if at < len(prog.eqns):
+            dying[at].append(f"v{index}")
+
+    def atom(a: Any) -> str:
+        if isinstance(a, Var):
+            return f"v{a.index}"
+        if isinstance(a, Const):
+            names[f"c{a.index}"] = a.value
+            return f"c{a.index}"
+        return _literal(a, names)
+
+    functions, lines = [], [f"def replay({', '.join(f'v{v.index}' for v in prog.inputs)}):"]
+    for i, e in enumerate(prog.eqns):
+        out = f"v{e.out.index}"
+        if i in groups:
+            group, name = groups[i], f"fused{len(functions)}"
+            read_after = {v for v, at in last.items() if at > group[-1]}
+            source, args, results = fusion.group_source(prog, group, name, read_after, atom)
+            functions.append(source)
+            exec(builtins.compile(source, f"<{name} of {prog.name}>", "exec"), names)  # noqa: S102
+            names[name] = fuser(names[name])
+            lines.append(
+                f"    {', '.join(results)}{',' if len(results) == 1 else ''} = {name}({', '.join(args)})"
+            )
+            inside = {f"v{prog.eqns[k].out.index}" for k in group} - set(results)
+            gone = [v for k in group for v in dying.get(k, ()) if v not in inside]
+        elif i in grouped:
+            continue
+        else:
+            args = ", ".join(atom(a) for a in e.ins)
+            if direct and is_ufunc(e):
+                into = f", out=v{plan[i]}" if i in plan else ""
+                lines.append(f"    {out} = xp.{UFUNCS[e.prim.name]}({args}{into})")
+            else:
+                fn = f"f{i}"
+                names[fn] = functools.partial(e.prim.forward, **e.params) if e.params else e.prim.forward
+                lines.append(f"    {out} = {fn}(xp, {args})")
+            if scalar_arrays and e.out.shape == ():
+                lines.append(f"    {out} = asarray({out})")
+            gone = [name for name in dying.get(i, ()) if name != f"v{plan.get(i)}"]
+        if gone:
+            lines.append(f"    del {', '.join(gone)}")
+    # a constant output is copied: the caller may write into it, the next call reads it again
+    outs = [
+        f"{atom(a)}.copy()" if isinstance(a, Const) else atom(a) if isinstance(a, Var) else "None"
+        for a in prog.outputs
+    ]
+    lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+    return "".join(functions) + "\n".join(lines) + "\n", names
+
+
+def _replay_function(prog: Program, options: Collection[str]) -> Callable[..., tuple]:
+    source, names = lower(prog, options)
+    replay = source[source.index("def replay(") :]
+    exec(builtins.compile(replay, f"<replay of {prog.name}>", "exec"), names)  # noqa: S102  (our own source)
+    return names["replay"]
+
+
+class Compiled:
+    """The function ``ad.compile`` returns: ``f`` with a cache of programs keyed by signature."""
+
+    def __init__(
+        self,
+        f: Callable,
+        static_argnums: Sequence[int] = (),
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        passes: Sequence[str] = (*program_passes.DEFAULT_PASSES, *REPLAY_PASSES),
+    ):
+        if not callable(f):
+            raise TypeError(f"compile: f must be callable, got {type(f).__name__}")
+        unknown = set(passes) - set(program_passes.PASSES) - set(REPLAY_PASSES)
+        if unknown:
+            raise ValueError(
+                f"compile: unknown passes {sorted(unknown)}; choose from fold, cse, dce, reuse, fuse"
+            )
+        if not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"compile: cache_size must be a positive int, got {cache_size!r}")
+        self.f = f
+        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.cache_size = cache_size
+        self.passes = tuple(passes)
+        self.cache: collections.OrderedDict[Any, tuple[Program, Callable]] = collections.OrderedDict()
+        self.traces = 0  # how many times f was traced
+        self.warned = False
+        functools.update_wrapper(self, f)
+
+    def _signature(self, args: tuple) -> tuple:
+        key = []
+        for k, a in enumerate(args):
+            if k not in self.static_argnums and (isinstance(a, Tensor) or backend.is_array(a)):
+                key.append((tuple(a.shape), a.dtype.str, type(a.data if isinstance(a, Tensor) else a)))
+                continue
+            try:
+                hash(a)
+            except TypeError:
+                raise TypeError(
+                    f"compile: argument {k} ({type(a).__name__}) is static (not an array), so its value "
+                    "is part of the cache key and must be hashable: pass a tuple, or a Tensor"
+                ) from None
+            key.append(("static", type(a), a))
+        return tuple(key)
+
+    def entry(self, *args: Any) -> tuple[Program, Callable]:
+        """The program for these arguments' signature and its replay (traced on a miss)."""
+        key = self._signature(args)
+        found = self.cache.get(key)
+        if found is not None:
+            self.cache.move_to_end(key)
+            return found
+        statics = {k: a for k, a in enumerate(args) if not _traced(k, a, self.static_argnums)}
+        traced = [a for k, a in enumerate(args) if k not in statics]
+
+        def bound(*arrays: Any) -> Any:
+            it = iter(arrays)
+            return self.f(*[statics[k] if k in statics else next(it) for k in range(len(args))])
+
+        bound.__name__ = getattr(self.f, "__name__", "compiled")
+        prog = trace(bound, *[_example(a) for a in traced], optimize=False)
+        prog = program_passes.optimize(prog, [p for p in self.passes if p not in REPLAY_PASSES])
+        self.traces += 1
+        if len(self.cache) >= self.cache_size:
+            self.cache.popitem(last=False)
+            if not self.warned:
+                self.warned = True
+                warnings.warn(
+                    f"compile: {bound.__name__} was traced for {self.traces} signatures (shapes, dtypes, "
+                    f"static arguments); only the last {self.cache_size} are kept, and each new one is "
+                    "traced again. Pad inputs to a few shapes, or raise cache_size",
+                    CacheWarning,
+                    stacklevel=3,
+                )
+        found = self.cache[key] = (prog, _replay_function(prog, self.passes))
+        return found
+
+    def program(self, *args: Any) -> Program:
+        """The (optimised) program that calls with these arguments replay."""
+        return self.entry(*args)[0]
+
+    def source(self, *args: Any) -> str:
+        """The Python source of the replay for these arguments."""
+        return lower(self.program(*args), self.passes)[0]
+
+    def __call__(self, *args: Any) -> Any:
+        prog, replay = self.entry(*args)
+        arrays = [a for k, a in enumerate(args) if _traced(k, a, self.static_argnums)]
+        if _recorded(arrays):
+            return prog(*arrays)
+        results = replay(*[a.data if isinstance(a, Tensor) else a for a in arrays])
+        pairs = zip(results, prog.outputs, strict=True)
+        return prog.unflatten([Tensor(r) if isinstance(a, Var | Const) else a for r, a in pairs])
+
+
+def _traced(k: int, a: Any, static_argnums: tuple) -> bool:
+    return k not in static_argnums and (isinstance(a, Tensor) or backend.is_array(a))
+
+
+def _example(a: Any) -> Tensor:
+    """A plain tensor of ``a``'s logical shape to trace with (zeros for a batched one)."""
+    if isinstance(a, Tensor) and type(a) is not Tensor:  # inside vmap: one example's shape
+        return Tensor(backend.array_module(a.data).zeros(a.shape, dtype=a.dtype))
+    return a if isinstance(a, Tensor) else Tensor(a)
+
+
+def _recorded(arrays: list) -> bool:
+    """Whether the call must run on tensors: a derivative is being recorded through it."""
+    if active.tracer is not None or flags.forward_levels or flags.vmap_levels:
+        return True
+    return is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in arrays)
+
+
+def compile(  # noqa: A001  (ad.compile, as jax.jit / torch.compile)
+    f: Callable,
+    *,
+    static_argnums: int | Sequence[int] = (),
+    cache_size: int = DEFAULT_CACHE_SIZE,
+    passes: Sequence[str] = (*program_passes.DEFAULT_PASSES, *REPLAY_PASSES),
+) -> Compiled:
+    """``f`` compiled: traced on the first call per signature (shapes, dtypes and devices of the
+    array arguments, values of the others and of ``static_argnums``), then replayed as
+    straight-line array code.  ``passes``: any of ``fold``, ``cse``, ``dce`` (run in the order given),
+    ``reuse`` (buffer reuse) and ``fuse`` (elementwise chains as one kernel, on CuPy); at most
+    ``cache_size`` programs are kept (a warning says when more are needed).  Results equal f's
+    (the same operations in the same order)."""
+    return Compiled(f, static_argnums, cache_size, passes)

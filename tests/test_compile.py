@@ -1,0 +1,199 @@
+"""``ad.compile``: replayed programs give the eager results, bit for bit, for every row of the
+gradcheck table (values and gradients; Hessians for a few); retracing, the cache limit, static
+arguments, the control-flow error, and composition with the transforms."""
+
+import warnings
+
+import numpy as np
+import pytest
+import test_ops_gradcheck as table
+
+import autodiff as ad
+from autodiff.program import fusion
+from autodiff.program.trace import flatten
+
+
+def _cases():
+    for name, f in table.UNARY.items():
+        for shape in table.SHAPES_UNARY:
+            yield f"unary-{name}-{shape}", f, [(shape, table.DOMAIN.get(name), 0)]
+    for name, f in table.BINARY.items():
+        tx, ty = table.BINARY_DOMAIN.get(name, (None, None))
+        for sx, sy in table.SHAPES_BINARY:
+            yield f"binary-{name}-{sx}-{sy}", f, [(sx, tx, 1), (sy, ty, 2)]
+    for name, f in table.REDUCTIONS.items():
+        for axis in table.AXES:
+            transform = table.distinct if name in ("max", "min") else None
+            g = lambda x, f=f, axis=axis: f(x, axis=axis, keepdims=True)  # noqa: E731
+            yield f"reduction-{name}-{axis}", g, [((2, 3, 2), transform, 0)]
+    for name, (f, shape) in table.SHAPE_OPS.items():
+        if name != "bool_mask":  # its shape depends on the values: not a program (test below)
+            yield f"shape-{name}", f, [(shape, None, 0)]
+    for name, (f, sa, sb) in table.LINALG.items():
+        yield f"linalg-{name}", f, [(sa, None, 3), (sb, None, 4)]
+
+
+CASES = {name: (f, specs) for name, f, specs in _cases()}
+
+
+def _inputs(specs):
+    return [table.make(shape, transform, seed) for shape, transform, seed in specs]
+
+
+def _equal(a, b):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert a.dtype == b.dtype and a.shape == b.shape
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_compiled_equals_eager(name):
+    """Values and gradients of every op, bit for bit (the same primitives, in the same order)."""
+    f, specs = CASES[name]
+    xs = _inputs(specs)
+    argnums = tuple(range(len(xs)))
+    loss = lambda *xs: ad.sum(ad.sin(f(*xs)))  # noqa: E731  (a scalar through every output entry)
+    for fn in (f, ad.value_and_grad(loss, argnums)):
+        eager, compiled = fn(*xs), ad.compile(fn)(*xs)
+        flat_e, flat_c = flatten(eager)[0], flatten(compiled)[0]
+        assert len(flat_e) == len(flat_c)
+        for e, c in zip(flat_e, flat_c, strict=True):
+            _equal(c, e)
+
+
+@pytest.mark.parametrize("name", ["unary-tanh-(3,)", "binary-multiply-(2, 1)-(1, 3)", "linalg-matmul_2d"])
+def test_compiled_hessian_equals_eager(name):
+    f, specs = CASES[name]
+    x = _inputs(specs)[0]
+    rest = _inputs(specs)[1:]
+    scalar = lambda x: ad.sum(f(x, *rest) ** 2)  # noqa: E731
+    for mode in ("fwd-rev", "rev-rev"):
+        _equal(ad.compile(ad.hessian(scalar, mode=mode))(x), ad.hessian(scalar, mode=mode)(x))
+
+
+def test_composes_with_transforms():
+    """grad/jacrev/vmap of a compiled function run its program on tensors; compiled transforms
+    replay."""
+    f = lambda x: ad.tanh(x) * ad.exp(x[0])  # noqa: E731
+    x = table.make((3,))
+    c = ad.compile(f)
+    np.testing.assert_allclose(ad.jacrev(c)(x).numpy(), ad.jacrev(f)(x).numpy(), rtol=1e-15)
+    np.testing.assert_allclose(ad.jacfwd(c)(x).numpy(), ad.jacfwd(f)(x).numpy(), rtol=1e-15)
+    grads = [ad.grad(lambda x, g=g: g(x).sum())(x).numpy() for g in (c, f)]
+    np.testing.assert_allclose(*grads, rtol=1e-15)
+    batch = table.make((4, 3), seed=1)
+    _equal(ad.vmap(c)(batch), ad.vmap(f)(batch))
+    _equal(ad.compile(ad.vmap(f))(batch), ad.vmap(f)(batch))
+    _equal(ad.compile(ad.jacrev(f))(x), ad.jacrev(f)(x))
+
+
+def test_retrace_on_shape_and_dtype_change():
+    c = ad.compile(lambda x: ad.exp(x) * 2)
+    for shape in [(3,), (3,), (2, 2), (3,)]:
+        _equal(c(ad.ones(shape)), ad.exp(ad.ones(shape)) * 2)
+    assert c.traces == 2
+    y = c(ad.ones(3, dtype="float32"))
+    assert y.dtype == np.float32 and c.traces == 3
+
+
+def test_static_arguments_are_part_of_the_key():
+    c = ad.compile(lambda x, n, power: x**power * n, static_argnums=(2,))
+    x = table.make((3,))
+    _equal(c(x, 2.0, 3), x**3 * 2.0)
+    _equal(c(x, 5.0, 2), x**2 * 5.0)
+    assert c.traces == 2
+    with pytest.raises(TypeError, match="hashable"):
+        c(x, [1.0], 2)
+
+
+def test_cache_limit_warns_once_and_keeps_the_newest():
+    c = ad.compile(lambda x: x * 2, cache_size=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in (1, 2, 3, 4):
+            c(ad.ones(n))
+    assert [w.category for w in caught] == [ad.program.CacheWarning]
+    assert "cache_size" in str(caught[0].message)
+    assert len(c.cache) == 2
+    c(ad.ones(4))
+    assert c.traces == 4  # the newest are kept
+
+
+def test_data_dependent_control_flow_names_the_line():
+    def f(x):
+        if x.sum() > 0:  # the line the error names
+            return x
+        return -x
+
+    with pytest.raises(ad.TracingError, match=r"test_compile.py:\d+ in f: `if x.sum\(\) > 0:") as error:
+        ad.compile(f)(table.make((3,)))
+    assert "static_argnums" in str(error.value) and "ad.where" in str(error.value)
+    with pytest.raises(ad.TracingError, match="item"):
+        ad.trace(lambda x: float(x[0]) * x, table.make((3,)))
+
+
+def test_indices_computed_from_traced_values_are_refused():
+    """Their values would fix the program's shapes: the gradcheck table's boolean mask, an argmax."""
+    x = table.make((3, 4))
+    f, _ = table.SHAPE_OPS["bool_mask"]
+    with pytest.raises(ad.TracingError, match=r"indexing with %2 \(\(3, 4\) bool\).*test_ops_gradcheck.py"):
+        ad.trace(f, x)
+    with pytest.raises(ad.TracingError, match="indexing with"):
+        ad.trace(lambda x: x[ad.argmax(x, axis=0)], x)
+    with pytest.raises(ad.TracingError, match="is indexed by"):
+        ad.trace(lambda x: ad.ops.getitem(x, ad.argmax(x, axis=0)), x)
+
+
+def test_in_place_write_is_refused():
+    def f(x):
+        y = x * 1
+        with ad.no_grad():
+            y.add_(1.0)
+        return y * 2
+
+    with pytest.raises(ad.TracingError, match="in-place"):
+        ad.trace(f, table.make((3,)))
+
+
+def test_replay_makes_no_tensor_and_reuses_buffers(device):
+    c = ad.compile(ad.grad(lambda x: ad.sum(ad.tanh(ad.exp(x) * x))))
+    source = c.source(table.make((5,)))
+    assert "Tensor" not in source and "del " in source
+    assert ("out=" in source) == (device == "cpu")  # the strict device's namespace has no out=
+    plain = ad.compile(ad.grad(lambda x: ad.sum(ad.tanh(ad.exp(x) * x))), passes=("fold", "cse", "dce"))
+    assert "out=" not in plain.source(table.make((5,)))
+    x = table.make((5,))
+    _equal(c(x), plain(x))
+
+
+def test_elementwise_chains_are_fused_where_the_device_has_a_fuser(monkeypatch, device):
+    """CuPy's fuser is cupy.fuse (no GPU here): a stand-in fuser on this device gets each chain
+    as one function, and the results stay those of eager."""
+    fused = []
+    monkeypatch.setitem(fusion.FUSERS, device, lambda fn: fused.append(fn) or fn)
+    f = lambda x, y: ad.sum(ad.tanh(ad.exp(x) * y + x) ** 2)  # noqa: E731
+    x, y = table.make((4, 3)), table.make((3,), seed=1)
+    c = ad.compile(ad.value_and_grad(f, (0, 1)))
+    value, grads = c(x, y)
+    eager_value, eager_grads = ad.value_and_grad(f, (0, 1))(x, y)
+    _equal(value, eager_value)
+    for g, e in zip(grads, eager_grads, strict=True):
+        _equal(g, e)
+    source = c.source(x, y)
+    assert fused and "def fused0(" in source and "= fused0(" in source
+    plain = ad.compile(ad.value_and_grad(f, (0, 1)), passes=("fold", "cse", "dce", "reuse"))
+    assert "fused" not in plain.source(x, y)
+
+
+def test_buffer_reuse_spares_values_that_a_view_still_shows():
+    """exp(x) dies at sin, but its reshape (a view of the same memory) is read after: the sine
+    must not be written into that buffer."""
+
+    def f(x):
+        y = ad.exp(x)
+        flat = ad.reshape(y, (-1,))
+        s = ad.sum(ad.sin(y))
+        return flat * 1.5 + s
+
+    x = table.make((2, 3))
+    _equal(ad.compile(f)(x), f(x))
+    _equal(ad.compile(ad.grad(lambda x: ad.sum(f(x) ** 2)))(x), ad.grad(lambda x: ad.sum(f(x) ** 2))(x))
