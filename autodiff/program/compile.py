@@ -68,7 +68,9 @@ def last_uses(prog: Program) -> dict[int, int]:
 def reusable_buffers(prog: Program) -> dict[int, int]:
     """Equation position -> the value whose buffer its result may overwrite: an argument of the
     same shape and dtype, computed by an elementwise ufunc (so it owns its memory), read only by
-    elementwise ufuncs (so no view of it is alive), and dead after this equation."""
+    elementwise ufuncs (so no view of it is alive), dead after this equation, and laid out in
+    memory as the eager result was when traced (a reduction of the result then adds in the same
+    order: NumPy's sums depend on the layout, so reusing a transposed buffer changes bits)."""
     last = last_uses(prog)
     produced_by: dict[int, str] = {e.out.index: e.prim.name for e in prog.eqns}
     readers_ok: dict[int, bool] = {}
@@ -88,6 +90,7 @@ def reusable_buffers(prog: Program) -> dict[int, int]:
                 and last[a.index] == i
                 and a.shape == e.out.shape
                 and a.dtype == e.out.dtype
+                and a.strides == e.out.strides
             ):
                 plan[i] = a.index
                 break

@@ -32,12 +32,12 @@ plugins = PlugIns()
 
 class Var:
     """A value of the program, assigned once: ``%index``, with the shape and dtype it had when
-    traced."""
+    traced, and its memory layout then (``strides``; None where the backend has none)."""
 
-    __slots__ = ("index", "shape", "dtype")
+    __slots__ = ("index", "shape", "dtype", "strides")
 
-    def __init__(self, index: int, shape: tuple[int, ...], dtype: Any):
-        self.index, self.shape, self.dtype = index, tuple(shape), dtype
+    def __init__(self, index: int, shape: tuple[int, ...], dtype: Any, strides: Any = None):
+        self.index, self.shape, self.dtype, self.strides = index, tuple(shape), dtype, strides
 
     def __repr__(self) -> str:
         return f"%{self.index}"

@@ -122,7 +122,7 @@ def renumber(prog: Program) -> Program:
     consts: dict[int, Const] = {}
 
     def name(v: Var) -> Var:
-        names[v.index] = Var(len(names), v.shape, v.dtype)
+        names[v.index] = Var(len(names), v.shape, v.dtype, v.strides)
         return names[v.index]
 
     def read(a: Any) -> Any:

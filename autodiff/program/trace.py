@@ -62,7 +62,7 @@ class Tracer:
         self.writes = shared.inplace_writes
 
     def new_var(self, t: Tensor) -> Var:
-        v = Var(self.count, t.data.shape, t.data.dtype)
+        v = Var(self.count, t.data.shape, t.data.dtype, getattr(t.data, "strides", None))
         self.count += 1
         self.vars[id(t)] = v
         self.data[id(t.data)] = v
