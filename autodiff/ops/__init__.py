@@ -97,8 +97,13 @@ from autodiff.ops.elementwise import (
     tanh,
     where,
 )
+from autodiff.ops.matrix import cross, diag, diagonal, inner, kron, tensordot, trace, tril, triu
 from autodiff.ops.reduce import eye_like
+from autodiff.ops.sequences import cumprod, diff, gradient, upper_mask_like
 from autodiff.ops.shape import scatter_add
+from autodiff.ops.sorting import argpartition, argsort, median, msort, partition, permute_along_axis, sort
+from autodiff.ops.special import *  # noqa: F403  (arcsin, ..., floor, ...: NumPy's further elementwise math)
+from autodiff.ops.tiling import *  # noqa: F403  (repeat, tile, roll, ..., hstack, ...: NumPy's arrangements)
 from autodiff.tensor import plugins
 
 
@@ -132,6 +137,7 @@ plugins.ops = sys.modules[__name__]
 # What ``import autodiff`` shows: every op by its NumPy name, without the submodules and the
 # internals that derivative rules call through this namespace (``ns.scatter_add``, ...).
 INTERNAL = {"arrange", "batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape"}
+INTERNAL |= {"matrix", "sequences", "sorting", "special", "tiling", "permute_along_axis", "upper_mask_like"}
 INTERNAL |= {"Any", "functools", "inspect", "plugins", "sys"}
 INTERNAL |= {"cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
 __all__ = sorted(
