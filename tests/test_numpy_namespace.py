@@ -202,6 +202,24 @@ def test_numpy_code_differentiates_by_changing_the_import(device):
     np.testing.assert_allclose(g.ravel(), fd, rtol=1e-6, atol=1e-8)
 
 
+def test_numpys_array_methods(device):
+    a, b = data(2, 3), data(3, 2, seed=1)
+    x, y = on(device, a, b)
+    for name, args in [("dot", (y,)), ("ravel", ()), ("cumsum", (0,)), ("cumprod", (1,)), ("round", (1,))]:
+        want = getattr(a, name)(*[b if u is y else u for u in args])
+        np.testing.assert_allclose(getattr(x, name)(*args).numpy(), want, rtol=1e-14)
+    for name, args in [
+        ("argsort", (0,)),
+        ("diagonal", (1,)),
+        ("trace", ()),
+        ("repeat", (2, 1)),
+        ("take", ([2, 0],)),
+    ]:
+        np.testing.assert_array_equal(getattr(x, name)(*args).numpy(), getattr(a, name)(*args))
+    assert x.conj() is x
+    assert ad.grad(lambda u: u.dot(y).trace())(x).numpy().tolist() == b.T.tolist()
+
+
 def test_array_full_and_linspace_pass_the_gradient(device):
     t = ad.tensor([1.0, 2.0], device=device)
     np.testing.assert_array_equal(

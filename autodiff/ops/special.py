@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np  # constants only
 
+from autodiff import backend
 from autodiff.creation import zeros_like
 from autodiff.ops import elementwise as ew
 from autodiff.ops.arrange import as_tensor
@@ -138,6 +139,8 @@ def nan_to_num(x: Any, nan: float = 0.0, posinf: float | None = None, neginf: fl
     """NaN to ``nan``, +-inf to ``posinf``/``neginf`` (the largest finite numbers of x's dtype by
     default); the gradient passes through the finite entries and is 0 at the replaced ones."""
     x = as_tensor(x)
+    if not backend.is_floating(x.dtype):
+        return x
     big = float(np.finfo(x.dtype).max)
     x = ew.where(ew.isnan(x), nan, x)
     x = ew.where(x == math.inf, big if posinf is None else posinf, x)
