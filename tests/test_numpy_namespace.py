@@ -147,6 +147,20 @@ def test_cumprod_with_zeros_has_its_exact_jacobian(device):
     np.testing.assert_array_equal(h, [[0, 0, 5], [0, 0, 0], [5, 0, 0]])
 
 
+def test_third_derivatives(device):
+    x = ad.tensor([2.0, -1.5, 3.0, 0.5], device=device)
+    third = ad.jacfwd(ad.jacrev(ad.jacrev(lambda u: ad.cumprod(u)[-1])))(x).numpy()
+    want = np.zeros((4, 4, 4))  # d3 (x0 x1 x2 x3) / dxi dxj dxk = the fourth x for distinct i, j, k
+    for i, j, k in np.ndindex(4, 4, 4):
+        if len({i, j, k}) == 3:
+            want[i, j, k] = x.numpy()[6 - i - j - k]
+    np.testing.assert_allclose(third, want, rtol=1e-14)
+    t = 0.3  # arctanh''' = (2 + 6 t^2) / (1 - t^2)^3, arcsin''' = (1 + 2 t^2) / (1 - t^2)^(5/2)
+    d3 = lambda f: ad.grad(ad.grad(ad.grad(f)))(ad.tensor(t, device=device)).item()  # noqa: E731
+    assert d3(ad.arctanh) == pytest.approx((2 + 6 * t * t) / (1 - t * t) ** 3, rel=1e-13)
+    assert d3(ad.arcsin) == pytest.approx((1 + 2 * t * t) / (1 - t * t) ** 2.5, rel=1e-13)
+
+
 def test_median_gradient_goes_to_the_middle_entries(device):
     odd, even = on(device, np.array([3.0, 1.0, 2.0]), np.array([4.0, 1.0, 3.0, 2.0]))
     np.testing.assert_array_equal(ad.grad(ad.median)(odd).numpy(), [0, 0, 1])
