@@ -48,8 +48,19 @@ absolute = fabs = abs  # noqa: F405
 amax, amin = max, min  # noqa: F405
 true_divide = divide  # noqa: F405
 row_stack = vstack  # noqa: F405
-zeros, ones, eye, arange = _creation.zeros, _creation.ones, _creation.eye, _creation.arange
-empty, empty_like, identity = _creation.zeros, _creation.zeros_like, _creation.eye
+eye, arange, identity, empty_like = _creation.eye, _creation.arange, _creation.eye, _creation.zeros_like
+
+
+def zeros(shape: int | Sequence[int], dtype: Any = None) -> _Tensor:
+    """NumPy's signature: the shape as one argument, then the dtype."""
+    return _creation.zeros(shape, dtype=dtype)
+
+
+def ones(shape: int | Sequence[int], dtype: Any = None) -> _Tensor:
+    return _creation.ones(shape, dtype=dtype)
+
+
+empty = zeros
 
 
 def array(obj: Any, dtype: Any = None) -> _Tensor:

@@ -256,7 +256,9 @@ def test_namespace_constants_aliases_and_refusals():
     assert math.isnan(anp.nan)
     assert anp.absolute is anp.abs and anp.amax is anp.max and anp.true_divide is anp.divide
     assert (
-        anp.shape(anp.zeros((2, 3))) == (2, 3) and anp.ndim(np.ones(4)) == 1 and anp.size(anp.ones(2, 2)) == 4
+        anp.shape(anp.zeros((2, 3))) == (2, 3)
+        and anp.ndim(np.ones(4)) == 1
+        and anp.size(anp.ones((2, 2))) == 4
     )
     with pytest.raises(AttributeError, match="'fft'.*not provided with a derivative"):
         anp.fft  # noqa: B018
