@@ -1043,6 +1043,8 @@ OPS: list[Op] = [
     Op("log10", "ad.log10({0})", "torch.log10({0})", gen_positive, margin=from_zero),
     u("exp2", "ad.exp2({0})", "torch.exp2({0})", positive="always"),
     u("square", "ad.square({0})", "torch.square({0})"),
+    # PyTorch's derivatives of sinc divide by x: kept away from 0 as for a pole
+    u("sinc", "ad.sinc({0})", "torch.sinc({0})", margin=pole_margin),
     u("reciprocal", "ad.reciprocal({0})", "torch.reciprocal({0})", margin=pole_margin, positive="args"),
     u("deg2rad", "ad.deg2rad({0}) + ad.rad2deg({0})", "torch.deg2rad({0}) + torch.rad2deg({0})"),
     u("nan_to_num", "ad.nan_to_num({0})", "torch.nan_to_num({0})", positive="args"),

@@ -30,7 +30,18 @@ P = np.abs(data(2, 3, seed=4)) + 1.2
 SAME_AS_NUMPY = {
     **{
         name: (lambda lib, x, name=name: getattr(lib, name)(x), (np.tanh(A) * 0.9,))
-        for name in ["arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arctanh", "exp2", "square"]
+        for name in [
+            "sinc",
+            "arcsin",
+            "arccos",
+            "arctan",
+            "sinh",
+            "cosh",
+            "arcsinh",
+            "arctanh",
+            "exp2",
+            "square",
+        ]
     },
     **{
         name: (lambda lib, x, name=name: getattr(lib, name)(x), (P,)) for name in ["arccosh", "log2", "log10"]
@@ -159,6 +170,15 @@ def test_third_derivatives(device):
     d3 = lambda f: ad.grad(ad.grad(ad.grad(f)))(ad.tensor(t, device=device)).item()  # noqa: E731
     assert d3(ad.arctanh) == pytest.approx((2 + 6 * t * t) / (1 - t * t) ** 3, rel=1e-13)
     assert d3(ad.arcsin) == pytest.approx((1 + 2 * t * t) / (1 - t * t) ** 2.5, rel=1e-13)
+
+
+def test_sinc_at_zero_to_the_fourth_derivative(device):
+    x = ad.tensor([0.0, 0.0, 0.0], device=device)
+    derivatives = [ad.sinc]
+    for _ in range(4):
+        derivatives.append(lambda u, f=derivatives[-1]: ad.grad(lambda v: ad.sum(f(v)))(u))
+    got = [d(x).numpy()[0] for d in derivatives]  # sinc = 1 - (pi x)^2 / 6 + (pi x)^4 / 120 ...
+    np.testing.assert_allclose(got, [1, 0, -(math.pi**2) / 3, 0, math.pi**4 / 5], rtol=1e-14, atol=1e-14)
 
 
 def test_median_gradient_goes_to_the_middle_entries(device):

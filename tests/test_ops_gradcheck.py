@@ -62,6 +62,7 @@ UNARY = {
     "exp2": ad.exp2,
     "square": ad.square,
     "reciprocal": ad.reciprocal,
+    "sinc": ad.sinc,
     "deg2rad": lambda x: ad.sin(ad.deg2rad(x * 90)) + ad.rad2deg(x),
     "nan_to_num": lambda x: (
         ad.nan_to_num(ad.where(x > 0.5, math.inf, ad.where(x > 0, x, math.nan)), posinf=2.0) * x
@@ -86,6 +87,7 @@ DOMAIN = {
     "log2": positive,
     "log10": positive,
     "reciprocal": away_from_zero,
+    "sinc": lambda a: np.where(np.arange(a.size).reshape(a.shape) % 2 == 0, 0.0, 1.7 * a),  # zeros too
     "nan_to_num": away_from_zero,
     "rounding": lambda a: np.round(a * 4) / 4 + 0.11,  # 0.11 from the nearest multiple of 0.1/0.5
 }

@@ -103,6 +103,7 @@ from autodiff.ops.sequences import cumprod, diff, gradient, upper_mask_like
 from autodiff.ops.shape import scatter_add
 from autodiff.ops.sorting import argpartition, argsort, median, msort, partition, permute_along_axis, sort
 from autodiff.ops.special import *  # noqa: F403  (arcsin, ..., floor, ...: NumPy's further elementwise math)
+from autodiff.ops.special import sinc_derivative
 from autodiff.ops.tiling import *  # noqa: F403  (repeat, tile, roll, ..., hstack, ...: NumPy's arrangements)
 from autodiff.tensor import plugins
 
@@ -138,6 +139,7 @@ plugins.ops = sys.modules[__name__]
 # internals that derivative rules call through this namespace (``ns.scatter_add``, ...).
 INTERNAL = {"arrange", "batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape"}
 INTERNAL |= {"matrix", "sequences", "sorting", "special", "tiling", "permute_along_axis", "upper_mask_like"}
+INTERNAL |= {"sinc_derivative"}
 INTERNAL |= {"Any", "functools", "inspect", "plugins", "sys"}
 INTERNAL |= {"cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
 __all__ = sorted(

@@ -30,6 +30,7 @@ from autodiff.tensor import Tensor
 
 __all__ = [
     *("arcsin arccos arctan sinh cosh arcsinh arccosh arctanh log2 log10 exp2 square reciprocal".split()),
+    "sinc",
     *("arctan2 hypot logaddexp logaddexp2 remainder mod floor ceil trunc fix rint round around".split()),
     *("deg2rad rad2deg radians degrees fmax fmin nan_to_num real conj conjugate real_if_close".split()),
     "imag",
@@ -91,6 +92,40 @@ remainder = elementwise(
     lambda ns, g, out, x, y: -g * ns.floor(x / y),
 )
 mod = remainder
+
+
+# ------------------------------------------------------------------------- sinc
+def _sinc_derivative_forward(xp, x, order):
+    """The ``order``-th derivative of sinc(x) = sin(pi x) / (pi x): for |x| < 1 the series
+    sum_n (-1)^n pi^2n x^(2n-k) (2n)! / ((2n-k)! (2n+1)!), exact at 0; beyond, Leibniz's rule on
+    sin(pi x) (pi x)^-1: sum_j C(k, j) pi^j sin(pi x + j pi / 2) (-1)^(k-j) (k-j)! / (pi x^(k-j+1))."""
+    near = xp.abs(x) < 1
+    small, large = xp.where(near, x, 0.0), xp.where(near, 1.0, x)
+    series = 0.0 * x
+    for n in range((order + 1) // 2, (order + 1) // 2 + 30):
+        c = (-1) ** n * math.pi ** (2 * n) * math.factorial(2 * n)
+        c /= math.factorial(2 * n - order) * math.factorial(2 * n + 1)
+        series = series + c * small ** (2 * n - order)
+    leibniz = 0.0 * x
+    for j in range(order + 1):
+        c = math.comb(order, j) * math.pi ** (j - 1) * (-1) ** (order - j) * math.factorial(order - j)
+        leibniz = leibniz + c * xp.sin(math.pi * large + j * math.pi / 2) / large ** (order - j + 1)
+    return xp.where(near, series, leibniz)
+
+
+# Each derivative of sinc is the next one: exact at x = 0 to every order (sin(pi x) / (pi x)
+# composed of primitives would divide 0 by 0 there).
+sinc_derivative = elementwise(
+    "sinc_derivative",
+    _sinc_derivative_forward,
+    lambda ns, g, out, x, order: g * ns.sinc_derivative(x, order=order + 1),
+)
+
+
+def sinc(x: Any) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0 (NumPy's normalised sinc); differentiable to any order, at 0 too."""
+    return sinc_derivative(as_tensor(x), order=0)
+
 
 # ------------------------------------------------------------------------- rounding (no gradient)
 floor = elementwise("floor", lambda xp, x: xp.floor(x), differentiable=False)
