@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import importlib.util
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,7 +99,8 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype:
     (num instead of num - 1 without the endpoint); tensor bounds (broadcast, along a new first
     axis) receive the gradient."""
     if not isinstance(start, _Tensor) and not isinstance(stop, _Tensor):
-        return _creation.tensor(_np.linspace(start, stop, num, endpoint=endpoint), dtype=dtype)
+        last = stop if endpoint or num < 2 else start + (stop - start) * (num - 1) / num
+        return _creation.linspace(start, last, num, dtype=dtype)
     like = start if isinstance(start, _Tensor) else stop
     start, stop = _as_tensor(start, like=like), _as_tensor(stop, like=like)
     div = (num - 1 if endpoint else num) or 1
@@ -117,7 +119,7 @@ def ndim(x: Any) -> int:
 
 
 def size(x: Any) -> int:
-    return int(_np.prod(shape(x)))
+    return math.prod(shape(x))
 
 
 __all__ = sorted(

@@ -68,6 +68,15 @@ class Chooser:
     def subset(self, seq: Sequence) -> list:
         return [s for s in seq if self.boolean()]
 
+    def group(self, fn: Callable[[Chooser], Any]) -> Any:
+        """``fn(chooser)`` as one unit of choices: under hypothesis a span of its own, which the
+        shrinker can delete whole (a program step), whatever else the choices depend on."""
+        if self._draw is None:
+            return fn(self)
+        from hypothesis import strategies as st
+
+        return self._draw(st.composite(lambda draw: fn(Chooser(draw)))())
+
 
 # ----------------------------------------------------------------------------- PyTorch helpers
 class T:
@@ -1329,29 +1338,34 @@ def generate(ch: Chooser, ops: Sequence[Op], max_steps: int, first: Op | None = 
         inputs.append((shape, ch.boolean()))
     values = [Value(s, pos) for s, pos in inputs]
     steps: list[Step] = []
-    for k in range(max_steps):
-        if k and ch.integer(0, 7) == 0:  # one more step? (a flag per step: hypothesis can delete steps)
-            break
+
+    def add(op: Op, step: Step) -> None:
+        try:
+            shape = Program(tuple(inputs), tuple(steps) + (step,), 0).shapes()[-1]
+        except (RuntimeError, ValueError, IndexError, TypeError):
+            return  # no valid PyTorch reference (e.g. an empty result)
+        if size(shape) > MAX_SIZE or size(shape) == 0:
+            return
+        positive = op.positive == "always" or (
+            op.positive == "args" and all(values[i].positive for i in step.args)
+        )
+        values.append(Value(shape, positive))
+        steps.append(step)
+
+    def one_step(ch: Chooser, k: int) -> bool:
+        """Try to add a step, then say whether to go on: the flag closes the step's span, so that
+        hypothesis deletes a step with its flag, and shrinks flags towards stopping."""
         for _ in range(20):
             op = first if (k == 0 and first is not None) else ch.choice(ops)
             picked = op.gen(ch, values)
             if picked is not None:
+                add(op, Step(op.name, *picked))
                 break
-        else:
-            continue
-        args, params = picked
-        step = Step(op.name, args, params)
-        try:
-            shape = Program(tuple(inputs), tuple(steps) + (step,), 0).shapes()[-1]
-        except (RuntimeError, ValueError, IndexError, TypeError):
-            continue  # no valid PyTorch reference (e.g. an empty result)
-        if size(shape) > MAX_SIZE or size(shape) == 0:
-            continue
-        positive = op.positive == "always" or (
-            op.positive == "args" and all(values[i].positive for i in args)
-        )
-        values.append(Value(shape, positive))
-        steps.append(step)
+        return ch.integer(0, 7) != 0  # one more step?
+
+    for k in range(max_steps):
+        if not ch.group(lambda c, k=k: one_step(c, k)):
+            break
     if not steps:  # always at least one step
         steps.append(Step("negative", (0,), {}))
     return Program(tuple(inputs), tuple(steps), ch.integer(0, 2**32 - 1))

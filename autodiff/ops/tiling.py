@@ -9,10 +9,9 @@ come for free (the gradient of a repeated entry is the sum over its copies).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np  # index arithmetic on the host (shapes and positions, never tensor data)
 
 from autodiff.ops.arrange import (
     as_tensor,
@@ -49,11 +48,15 @@ def repeat(x: Any, repeats: int | Sequence[int], axis: int | None = None) -> Ten
     if axis is None:
         x, axis = ravel(x), -1
     a = one_axis("repeat", axis, x.ndim)
-    try:
-        positions = np.repeat(np.arange(x.shape[a]), repeats)
-    except ValueError as error:
-        raise ValueError(f"repeat: {error} (axis of length {x.shape[a]}, repeats {repeats!r})") from None
-    return _along(x, a, positions.tolist())
+    n = x.shape[a]
+    counts = [repeats] * n if isinstance(repeats, int) else list(repeats)
+    if len(counts) == 1:
+        counts *= n
+    if len(counts) != n or any(c < 0 for c in counts):
+        raise ValueError(
+            f"repeat: repeats {repeats!r} do not fit an axis of length {n} (one count >= 0, or n)"
+        )
+    return _along(x, a, [i for i, c in enumerate(counts) for _ in range(c)])
 
 
 def tile(x: Any, reps: int | Sequence[int]) -> Tensor:
@@ -85,7 +88,7 @@ def roll(x: Any, shift: int | Sequence[int], axis: Any = None) -> Tensor:
         a = one_axis("roll", a, x.ndim)
         n = x.shape[a]
         if n:
-            x = _along(x, a, ((np.arange(n) - s) % n).tolist())
+            x = _along(x, a, [(i - s) % n for i in range(n)])
     return x
 
 
@@ -198,8 +201,8 @@ def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]
         raise ValueError(f"array_split: the number of sections must be at least 1, got {indices_or_sections}")
     n = x.shape[one_axis("array_split", axis, x.ndim)]
     size, extra = divmod(n, indices_or_sections)
-    cuts = np.cumsum([size + 1] * extra + [size] * (indices_or_sections - extra))[:-1]
-    return split(x, cuts.tolist(), axis)
+    cuts = itertools.accumulate([size + 1] * extra + [size] * (indices_or_sections - extra - 1))
+    return split(x, list(cuts), axis)
 
 
 def hsplit(x: Any, indices_or_sections: Any) -> list[Tensor]:
