@@ -34,6 +34,7 @@ import numpy as _np  # constants, dtypes and host-side shape queries only
 from autodiff import creation as _creation
 from autodiff.ops import *  # noqa: F403  (every op by its NumPy name)
 from autodiff.ops import __all__ as _ops_names
+from autodiff.ops import trace  # noqa: F401  (NumPy's trace: ad.trace is the program tracer)
 from autodiff.ops.arrange import as_tensor as _as_tensor
 from autodiff.tensor import Tensor as _Tensor
 
@@ -126,7 +127,7 @@ __all__ = sorted(
     {*_ops_names, "array", "asarray", "full", "linspace", "shape", "ndim", "size", "ndarray", "random"}
     | {"pi", "e", "inf", "nan", "newaxis", "euler_gamma", "float16", "float32", "float64", "bool_"}
     | {"int8", "int16", "int32", "int64", "uint8", "absolute", "fabs", "amax", "amin", "true_divide"}
-    | {"row_stack", "zeros", "ones", "eye", "arange", "empty", "empty_like", "identity"}
+    | {"trace", "row_stack", "zeros", "ones", "eye", "arange", "empty", "empty_like", "identity"}
 )
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 import autodiff as ad
+import autodiff.numpy as anp
 
 MARGIN = 1e-6  # relative distance to a kink, tie or boundary below which a program is discarded
 POLE = 1e-2  # the same for poles (1/x, tan): keeps the Hessians well conditioned
@@ -266,7 +267,9 @@ def _fill(template: str | Callable[[dict], str], names: Sequence[str], params: d
 @functools.cache
 def _compile(source: str, arity: int) -> Callable:
     names = ", ".join(f"a{i}" for i in range(arity))
-    return eval(f"lambda {names}: {source}", {"ad": ad, "torch": torch, "T": T, "np": np, "inf": math.inf})
+    return eval(
+        f"lambda {names}: {source}", {"ad": ad, "anp": anp, "torch": torch, "T": T, "np": np, "inf": math.inf}
+    )
 
 
 def size(shape: Sequence[int]) -> int:
@@ -1137,7 +1140,7 @@ OPS: list[Op] = [
     ),
     Op(
         "diagonal",
-        lambda p: f"ad.{p['which']}({{0}}, {{k}}, {{a1}}, {{a2}})",
+        lambda p: f"anp.{p['which']}({{0}}, {{k}}, {{a1}}, {{a2}})",
         lambda p: "torch.diagonal({0}, {k}, {a1}, {a2})" + (".sum(-1)" if p["which"] == "trace" else ""),
         with_params(
             gen_nd(2),

@@ -140,6 +140,7 @@ plugins.ops = sys.modules[__name__]
 INTERNAL = {"arrange", "batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape"}
 INTERNAL |= {"matrix", "sequences", "sorting", "special", "tiling", "permute_along_axis", "upper_mask_like"}
 INTERNAL |= {"sinc_derivative"}
+INTERNAL |= {"trace"}  # NumPy's trace is anp.trace (and Tensor.trace): ad.trace traces programs (issue 13)
 INTERNAL |= {"Any", "functools", "inspect", "plugins", "sys"}
 INTERNAL |= {"cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
 __all__ = sorted(
