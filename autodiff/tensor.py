@@ -322,6 +322,7 @@ METHODS = (
     "sum mean var std max min prod logsumexp softmax log_softmax norm argmax argmin "
     "reshape transpose permute swapaxes squeeze unsqueeze expand_dims broadcast_to flatten "
     "astype any all"
+    " dot ravel cumsum cumprod round argsort diagonal trace repeat take conj"  # NumPy's (issue 19)
 ).split()
 for _name in METHODS:
     setattr(Tensor, _name, _method(_name))

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 import autodiff as ad
+import autodiff.numpy as anp
 
 MARGIN = 1e-6  # relative distance to a kink, tie or boundary below which a program is discarded
 POLE = 1e-2  # the same for poles (1/x, tan): keeps the Hessians well conditioned
@@ -68,6 +69,15 @@ class Chooser:
     def subset(self, seq: Sequence) -> list:
         return [s for s in seq if self.boolean()]
 
+    def group(self, fn: Callable[[Chooser], Any]) -> Any:
+        """``fn(chooser)`` as one unit of choices: under hypothesis a span of its own, which the
+        shrinker can delete whole (a program step), whatever else the choices depend on."""
+        if self._draw is None:
+            return fn(self)
+        from hypothesis import strategies as st
+
+        return self._draw(st.composite(lambda draw: fn(Chooser(draw)))())
+
 
 # ----------------------------------------------------------------------------- PyTorch helpers
 class T:
@@ -103,6 +113,30 @@ class T:
         """X X^T + diag(1, ..., n): symmetric positive definite, eigenvalues apart (``SPD``)."""
         n = x.shape[-2]
         return x @ x.mT + torch.diag(torch.arange(1.0, n + 1, dtype=x.dtype))
+
+    @staticmethod
+    def lines(x: torch.Tensor, axis: Any) -> torch.Tensor:
+        """x with the axes ``axis`` moved last and merged into one (None: every axis)."""
+        dims = T.dims(x, axis)
+        rest = [d for d in range(x.ndim) if d not in dims]
+        return x.permute(rest + list(dims)).reshape([x.shape[d] for d in rest] + [-1])
+
+    @staticmethod
+    def median(x: torch.Tensor, axis: Any, keepdims: bool) -> torch.Tensor:
+        """NumPy's median (the mean of the two middle entries for an even count)."""
+        s = torch.sort(T.lines(x, axis), dim=-1).values
+        n = s.shape[-1]
+        out = s[..., (n - 1) // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2
+        dims = T.dims(x, axis)
+        return out.reshape([1 if d in dims else m for d, m in enumerate(x.shape)]) if keepdims else out
+
+    @staticmethod
+    def take(x: torch.Tensor, indices: Any, axis: int) -> torch.Tensor:
+        """NumPy's take along one axis: that axis replaced by the axes of ``indices``."""
+        idx = torch.as_tensor(indices)
+        a = axis % x.ndim
+        picked = x.index_select(a, idx.reshape(-1) % x.shape[a])
+        return picked.reshape(x.shape[:a] + idx.shape + x.shape[a + 1 :])
 
     @staticmethod
     def index(x: torch.Tensor, key: Any) -> torch.Tensor:
@@ -142,15 +176,42 @@ def tie_margin(args: list, params: dict) -> float:
     x = args[0].detach()
     if "absolute" in params:
         x = torch.abs(x)
-    dims = T.dims(x, params.get("axis"))
-    if not dims:
+    if not T.dims(x, params.get("axis")):
         return math.inf
-    rest = [d for d in range(x.ndim) if d not in dims]
-    moved = x.permute(rest + list(dims)).reshape([x.shape[d] for d in rest] + [-1])
+    moved = T.lines(x, params.get("axis"))
     if moved.shape[-1] < 2:
         return math.inf
     s = torch.sort(moved, dim=-1).values
     return min(_rel(s[..., -1] - s[..., -2], s[..., -1]), _rel(s[..., 1] - s[..., 0], s[..., 0]))
+
+
+def order_margin(args: list, params: dict) -> float:
+    """The smallest gap between entries of a line (sort, median): where two are equal, which
+    one goes where is a convention."""
+    x = args[0].detach()
+    if not T.dims(x, params.get("axis")):
+        return math.inf
+    s = torch.sort(T.lines(x, params.get("axis")), dim=-1).values
+    return _rel(s[..., 1:] - s[..., :-1], s[..., 1:]) if s.shape[-1] > 1 else math.inf
+
+
+def cross_margin(args: list, params: dict) -> float:
+    """Entries of a x b that cancel (parallel vectors) are rounding noise, not compared."""
+    a, b = (torch.movedim(x, params["axis"], -1) for x in args)
+    a, b = torch.broadcast_tensors(a, b)
+    return _rel(torch.linalg.cross(a, b), a.norm(dim=-1, keepdim=True) * b.norm(dim=-1, keepdim=True))
+
+
+def half_margin(args: list, params: dict) -> float:
+    """Distance to the half-integers, where rint and round jump."""
+    x = args[0]
+    return _rel(x - torch.floor(x) - 0.5, x)
+
+
+def remainder_margin(args: list, params: dict) -> float:
+    """Distance of x / y to the integers (where remainder jumps), and of y to the pole 0."""
+    q = args[0] / args[1]
+    return min(_rel(q - torch.round(q), q), pole_margin(args, params))
 
 
 def integer_margin(args: list, params: dict) -> float:
@@ -212,7 +273,9 @@ def _fill(template: str | Callable[[dict], str], names: Sequence[str], params: d
 @functools.cache
 def _compile(source: str, arity: int) -> Callable:
     names = ", ".join(f"a{i}" for i in range(arity))
-    return eval(f"lambda {names}: {source}", {"ad": ad, "torch": torch, "T": T, "np": np, "inf": math.inf})
+    return eval(
+        f"lambda {names}: {source}", {"ad": ad, "anp": anp, "torch": torch, "T": T, "np": np, "inf": math.inf}
+    )
 
 
 def size(shape: Sequence[int]) -> int:
@@ -563,6 +626,67 @@ def gen_argmax(ch, values):
     a = _pick(ch, values, lambda v: size(v.shape) >= 1)
     b = _pick(ch, values, lambda v: size(v.shape) == size(values[a].shape))
     return (a, b), {"which": Code(ch.choice(["argmax", "argmin"])), "axis": None}
+
+
+def gen_ndim_in(*ranks: int):
+    def gen(ch, values):
+        i = _pick(ch, values, lambda v: len(v.shape) in ranks)
+        return None if i is None else ((i,), {})
+
+    return gen
+
+
+def gen_kron(ch, values):
+    a, b = _pick(ch, values), _pick(ch, values)
+    return ((a, b), {}) if size(values[a].shape) * size(values[b].shape) <= MAX_SIZE else None
+
+
+def gen_tensordot(ch, values):
+    """Pairs of axes of equal length, contracted."""
+    a, b = _pick(ch, values), _pick(ch, values)
+    sa, sb = values[a].shape, values[b].shape
+    pairs, used = [], set()
+    for i in ch.subset(range(len(sa))):
+        fits = [j for j in range(len(sb)) if sb[j] == sa[i] and j not in used]
+        if fits:
+            pairs.append((i, ch.choice(fits)))
+            used.add(pairs[-1][1])
+    free = [n for i, n in enumerate(sa) if i not in {p for p, _ in pairs}] + [
+        n for j, n in enumerate(sb) if j not in used
+    ]
+    axes = ([p for p, _ in pairs], [q for _, q in pairs])
+    return None if size(free) > MAX_SIZE else ((a, b), {"axes": axes})
+
+
+def gen_inner(ch, values):
+    a = _pick(ch, values, lambda v: len(v.shape) >= 1)
+    if a is None:
+        return None
+    b = _pick(ch, values, lambda v: len(v.shape) >= 1 and v.shape[-1] == values[a].shape[-1])
+    shape = values[a].shape[:-1] + values[b].shape[:-1]
+    return None if size(shape) > MAX_SIZE else ((a, b), {})
+
+
+def gen_cross(ch, values):
+    """Two values with 3 entries along the chosen axis (broadcast over the others)."""
+    a = _pick(ch, values, lambda v: 3 in v.shape)
+    if a is None:
+        return None
+    axis = ch.choice([i - len(values[a].shape) for i, n in enumerate(values[a].shape) if n == 3])
+    b = _pick(
+        ch,
+        values,
+        lambda v: (
+            len(v.shape) >= -axis and v.shape[axis] == 3 and _broadcast(values[a].shape, v.shape) is not None
+        ),
+    )
+    return None if b is None else ((a, b), {"axis": axis})
+
+
+def rollaxis_params(ch, vals):
+    ndim = len(vals[0].shape)
+    axis, start = ch.integer(0, ndim - 1), ch.integer(0, ndim)
+    return {"axis": axis, "start": start, "dest": start - 1 if axis < start else start}
 
 
 CONDITIONS = [  # (autodiff, torch) spellings of a boolean of {0} and {1}
@@ -924,6 +1048,227 @@ OPS: list[Op] = [
         "({0} - {0}) ** 1",
         gen_any,
     ),
+    # NumPy's further functions (issue 19)
+    u("arcsin", "ad.arcsin(0.9 * ad.tanh({0}))", "torch.arcsin(0.9 * torch.tanh({0}))"),
+    u("arccos", "ad.arccos(0.9 * ad.tanh({0}))", "torch.arccos(0.9 * torch.tanh({0}))", positive="always"),
+    u("arctan", "ad.arctan({0})", "torch.arctan({0})"),
+    u("sinh", "ad.sinh({0})", "torch.sinh({0})"),
+    u("cosh", "ad.cosh({0})", "torch.cosh({0})", positive="always"),
+    u("arcsinh", "ad.arcsinh({0})", "torch.arcsinh({0})"),
+    Op("arccosh", "ad.arccosh({0} + 1)", "torch.arccosh({0} + 1)", gen_positive, positive="always"),
+    u("arctanh", "ad.arctanh(0.9 * ad.tanh({0}))", "torch.arctanh(0.9 * torch.tanh({0}))"),
+    Op("log2", "ad.log2({0})", "torch.log2({0})", gen_positive, margin=from_zero),
+    Op("log10", "ad.log10({0})", "torch.log10({0})", gen_positive, margin=from_zero),
+    u("exp2", "ad.exp2({0})", "torch.exp2({0})", positive="always"),
+    u("square", "ad.square({0})", "torch.square({0})"),
+    # PyTorch's derivatives of sinc divide by x: kept away from 0 as for a pole
+    u("sinc", "ad.sinc({0})", "torch.sinc({0})", margin=pole_margin),
+    u("reciprocal", "ad.reciprocal({0})", "torch.reciprocal({0})", margin=pole_margin, positive="args"),
+    u("deg2rad", "ad.deg2rad({0}) + ad.rad2deg({0})", "torch.deg2rad({0}) + torch.rad2deg({0})"),
+    u("nan_to_num", "ad.nan_to_num({0})", "torch.nan_to_num({0})", positive="args"),
+    Op(
+        "rounding",
+        "{0} * ad.{which}({0})",
+        "{0} * torch.{torch_name}({0})",
+        with_params(
+            gen_any,
+            lambda ch, v: dict(zip(("which", "torch_name"), ch.choice(ROUNDING), strict=True)),
+        ),
+        margin=lambda a, p: (half_margin if p["which"] == Code("rint") else integer_margin)(a, p),
+    ),
+    Op("arctan2", "ad.arctan2({0}, {1})", "torch.arctan2({0}, {1})", gen_broadcast(2), margin=from_zero),
+    Op("hypot", "ad.hypot({0}, {1})", "torch.hypot({0}, {1})", gen_broadcast(2), margin=from_zero),
+    Op("logaddexp", "ad.logaddexp({0}, {1})", "torch.logaddexp({0}, {1})", gen_broadcast(2)),
+    Op("logaddexp2", "ad.logaddexp2({0}, {1})", "torch.logaddexp2({0}, {1})", gen_broadcast(2)),
+    Op(
+        "remainder",
+        "ad.remainder({0}, {1})",
+        "torch.remainder({0}, {1})",
+        gen_broadcast(2),
+        margin=remainder_margin,
+    ),
+    Op("fmax", "ad.fmax({0}, {1})", "torch.fmax({0}, {1})", gen_broadcast(2), margin=apart),
+    Op("fmin", "ad.fmin({0}, {1})", "torch.fmin({0}, {1})", gen_broadcast(2), margin=apart),
+    Op(
+        "sort",
+        "ad.sort({0}, axis={axis})",
+        "torch.sort({0}, dim={axis}).values",
+        with_params(gen_nd(1), axis_param),
+        margin=order_margin,
+        positive="args",
+    ),
+    Op(
+        "partition",
+        "ad.sort(ad.partition({0}, {k}, axis={axis}), axis={axis})",
+        "torch.sort({0}, dim={axis}).values",
+        with_params(
+            gen_nd(1),
+            lambda ch, v: {"axis": (a := _axis(ch, len(v[0].shape))), "k": ch.integer(0, v[0].shape[a] - 1)},
+        ),
+        margin=order_margin,
+        positive="args",
+    ),
+    Op(
+        "median",
+        "ad.median({0}, axis={axis}, keepdims={keepdims})",
+        "T.median({0}, {axis}, {keepdims})",
+        with_params(gen_nd(1), functools.partial(reduction_params, allow_empty=False)),
+        margin=order_margin,
+        positive="args",
+    ),
+    Op(
+        "cumprod",
+        "ad.cumprod({0}, axis={axis})",
+        "torch.cumprod({0}, {axis})",
+        with_params(gen_nd(1), axis_param),
+        positive="args",
+    ),
+    Op(
+        "diff",
+        "ad.diff({0}, n={n}, axis={axis})",
+        "torch.diff({0}, n={n}, dim={axis})",
+        with_params(gen_nd(1), lambda ch, v: {**axis_param(ch, v), "n": ch.integer(1, 2)}),
+    ),
+    Op(
+        "gradient",
+        "ad.gradient({0}, {h}, axis={axis}, edge_order={e})",
+        "torch.gradient({0}, spacing={h}, dim={axis}, edge_order={e})[0]",
+        with_params(
+            gen_nd(1), lambda ch, v: {**axis_param(ch, v), "h": ch.choice([1.0, 0.5]), "e": ch.integer(1, 2)}
+        ),
+    ),
+    Op(
+        "diag",
+        "ad.diag({0}, {k})",
+        "torch.diag({0}, {k})",
+        with_params(gen_ndim_in(1, 2), choose(k=[-1, 0, 1, 2])),
+        positive="",
+    ),
+    Op(
+        "diagonal",
+        lambda p: f"anp.{p['which']}({{0}}, {{k}}, {{a1}}, {{a2}})",
+        lambda p: "torch.diagonal({0}, {k}, {a1}, {a2})" + (".sum(-1)" if p["which"] == "trace" else ""),
+        with_params(
+            gen_nd(2),
+            lambda ch, v: {
+                **two_axes(ch, v),
+                "k": ch.integer(-1, 1),
+                "which": ch.choice(["diagonal", "trace"]),
+            },
+        ),
+        positive="args",
+    ),
+    Op(
+        "tril",
+        "ad.{which}({0}, {k})",
+        "torch.{which}({0}, {k})",
+        with_params(
+            gen_nd(2), lambda ch, v: {"which": Code(ch.choice(["tril", "triu"])), "k": ch.integer(-1, 1)}
+        ),
+    ),
+    Op("kron", "ad.kron({0}, {1})", "torch.kron({0}, {1})", gen_kron, positive="args"),
+    Op(
+        "tensordot", "ad.tensordot({0}, {1}, {axes})", "torch.tensordot({0}, {1}, dims={axes})", gen_tensordot
+    ),
+    Op("inner", "ad.inner({0}, {1})", "torch.inner({0}, {1})", gen_inner),
+    Op(
+        "cross",
+        "ad.cross({0}, {1}, axis={axis})",
+        "torch.linalg.cross({0}, {1}, dim={axis})",
+        gen_cross,
+        margin=cross_margin,
+    ),
+    u("ravel", "ad.ravel({0})", "{0}.reshape(-1)", positive="args"),
+    Op(
+        "repeat",
+        "ad.repeat({0}, {r}, axis={axis})",
+        "torch.repeat_interleave({0}, {r}, dim={axis})",
+        with_params(gen_nd(1), lambda ch, v: {**axis_param(ch, v), "r": ch.integer(1, 3)}),
+        positive="args",
+    ),
+    Op(
+        "tile",
+        "ad.tile({0}, {reps})",
+        "torch.tile({0}, {reps})",
+        with_params(
+            gen_any, lambda ch, v: {"reps": tuple(ch.integer(1, 2) for _ in range(ch.integer(1, 3)))}
+        ),
+        positive="args",
+    ),
+    Op(
+        "roll",
+        "ad.roll({0}, {shift}, {axis})",
+        "torch.roll({0}, {shift}, {axis})",
+        with_params(
+            gen_nd(1),
+            lambda ch, v: {"shift": ch.integer(-3, 3), "axis": ch.choice([None, _axis(ch, len(v[0].shape))])},
+        ),
+        positive="args",
+    ),
+    Op(
+        "rot90",
+        "ad.rot90({0}, {k}, ({a1}, {a2}))",
+        "torch.rot90({0}, {k}, ({a1}, {a2}))",
+        with_params(gen_nd(2), lambda ch, v: {**two_axes(ch, v), "k": ch.integer(-1, 3)}),
+        positive="args",
+    ),
+    Op(
+        "fliplr",
+        "ad.{which}({0})",
+        "torch.{which}({0})",
+        with_params(gen_nd(2), choose(which=[Code("fliplr"), Code("flipud")])),
+        positive="args",
+    ),
+    Op(
+        "rollaxis",
+        "ad.rollaxis({0}, {axis}, {start})",
+        "torch.movedim({0}, {axis}, {dest})",
+        with_params(gen_nd(1), rollaxis_params),
+        positive="args",
+    ),
+    Op(
+        "take",
+        "ad.take({0}, {idx}, axis={axis})",
+        "T.take({0}, {idx}, {axis})",
+        with_params(
+            gen_nd(1),
+            lambda ch, v: {
+                "axis": (a := _axis(ch, len(v[0].shape))),
+                "idx": [ch.integer(-v[0].shape[a], v[0].shape[a] - 1) for _ in range(ch.integer(1, 3))],
+            },
+        ),
+        positive="args",
+    ),
+    Op(
+        "stacks",
+        _listed("ad.{which}([", "])"),
+        _listed("torch.{which}([", "])"),
+        lambda ch, values: (
+            None
+            if (picked := gen_same_but(1)(ch, values)) is None
+            else (picked[0], {"n": picked[1]["n"], "which": Code(ch.choice(STACKS))})
+        ),
+        positive="args",
+    ),
+    u(
+        "atleast",
+        "ad.atleast_1d({0}) * 1 + ad.atleast_2d({0}) * 2 + ad.atleast_3d({0}) * 3",
+        "torch.atleast_1d({0}) * 1 + torch.atleast_2d({0}) * 2 + torch.atleast_3d({0}) * 3",
+    ),
+    Op(
+        "array_split",
+        "ad.array_split({0}, {sections}, axis={axis})[{k}]",
+        "torch.tensor_split({0}, {sections}, dim={axis})[{k}]",
+        with_params(
+            gen_nd(1),
+            lambda ch, v: {
+                **axis_param(ch, v),
+                "sections": (n := ch.integer(1, 3)),
+                "k": ch.integer(0, n - 1),
+            },
+        ),
+        positive="args",
+    ),
 ]
 
 
@@ -1033,6 +1378,8 @@ OPS += [
         positive="always",
     ),
 ]
+ROUNDING = [(Code(a), Code(t)) for a, t in [("floor",) * 2, ("ceil",) * 2, ("trunc",) * 2, ("rint", "round")]]
+STACKS = ["hstack", "vstack", "dstack", "column_stack"]
 OPS_BY_NAME = {op.name: op for op in OPS}
 
 
@@ -1108,29 +1455,34 @@ def generate(ch: Chooser, ops: Sequence[Op], max_steps: int, first: Op | None = 
         inputs.append((shape, ch.boolean()))
     values = [Value(s, pos) for s, pos in inputs]
     steps: list[Step] = []
-    for k in range(max_steps):
-        if k and ch.integer(0, 7) == 0:  # one more step? (a flag per step: hypothesis can delete steps)
-            break
+
+    def add(op: Op, step: Step) -> None:
+        try:
+            shape = Program(tuple(inputs), tuple(steps) + (step,), 0).shapes()[-1]
+        except (RuntimeError, ValueError, IndexError, TypeError):
+            return  # no valid PyTorch reference (e.g. an empty result)
+        if size(shape) > MAX_SIZE or size(shape) == 0:
+            return
+        positive = op.positive == "always" or (
+            op.positive == "args" and all(values[i].positive for i in step.args)
+        )
+        values.append(Value(shape, positive))
+        steps.append(step)
+
+    def one_step(ch: Chooser, k: int) -> bool:
+        """Try to add a step, then say whether to go on: the flag closes the step's span, so that
+        hypothesis deletes a step with its flag, and shrinks flags towards stopping."""
         for _ in range(20):
             op = first if (k == 0 and first is not None) else ch.choice(ops)
             picked = op.gen(ch, values)
             if picked is not None:
+                add(op, Step(op.name, *picked))
                 break
-        else:
-            continue
-        args, params = picked
-        step = Step(op.name, args, params)
-        try:
-            shape = Program(tuple(inputs), tuple(steps) + (step,), 0).shapes()[-1]
-        except (RuntimeError, ValueError, IndexError, TypeError):
-            continue  # no valid PyTorch reference (e.g. an empty result)
-        if size(shape) > MAX_SIZE or size(shape) == 0:
-            continue
-        positive = op.positive == "always" or (
-            op.positive == "args" and all(values[i].positive for i in args)
-        )
-        values.append(Value(shape, positive))
-        steps.append(step)
+        return ch.integer(0, 7) != 0  # one more step?
+
+    for k in range(max_steps):
+        if not ch.group(lambda c, k=k: one_step(c, k)):
+            break
     if not steps:  # always at least one step
         steps.append(Step("negative", (0,), {}))
     return Program(tuple(inputs), tuple(steps), ch.integer(0, 2**32 - 1))

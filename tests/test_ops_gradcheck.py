@@ -2,10 +2,13 @@
 differences in float64, by reverse mode (raw and recorded rules) and forward mode, on
 several shapes including broadcast ones."""
 
+import math
+
 import numpy as np
 import pytest
 
 import autodiff as ad
+import autodiff.numpy as anp
 
 
 def positive(a):
@@ -46,6 +49,26 @@ UNARY = {
     "pow_half": lambda x: x**0.5,
     "rpow": lambda x: 2.0**x,
     "sign_times": lambda x: ad.sign(x) * x * x,
+    # NumPy's further elementwise math (autodiff/ops/special.py)
+    "arcsin": ad.arcsin,
+    "arccos": ad.arccos,
+    "arctan": ad.arctan,
+    "sinh": ad.sinh,
+    "cosh": ad.cosh,
+    "arcsinh": ad.arcsinh,
+    "arccosh": ad.arccosh,
+    "arctanh": ad.arctanh,
+    "log2": ad.log2,
+    "log10": ad.log10,
+    "exp2": ad.exp2,
+    "square": ad.square,
+    "reciprocal": ad.reciprocal,
+    "sinc": ad.sinc,
+    "deg2rad": lambda x: ad.sin(ad.deg2rad(x * 90)) + ad.rad2deg(x),
+    "nan_to_num": lambda x: (
+        ad.nan_to_num(ad.where(x > 0.5, math.inf, ad.where(x > 0, x, math.nan)), posinf=2.0) * x
+    ),
+    "rounding": lambda x: x * (ad.floor(x) + ad.ceil(x) + ad.trunc(x) + ad.rint(x) + ad.round(x, 1)),
 }
 DOMAIN = {
     "log": positive,
@@ -58,6 +81,16 @@ DOMAIN = {
     "clip": lambda a: np.clip(away_from_zero(a), -2, 2) + np.where(np.abs(np.abs(a) - 0.6) < 0.15, 0.3, 0),
     "sign_times": away_from_zero,
     "tan": lambda a: np.tanh(a),
+    "arcsin": lambda a: 0.8 * np.tanh(a),
+    "arccos": lambda a: 0.8 * np.tanh(a),
+    "arctanh": lambda a: 0.8 * np.tanh(a),
+    "arccosh": lambda a: positive(a) + 1,
+    "log2": positive,
+    "log10": positive,
+    "reciprocal": away_from_zero,
+    "sinc": lambda a: np.where(np.arange(a.size).reshape(a.shape) % 2 == 0, 0.0, 1.7 * a),  # zeros too
+    "nan_to_num": away_from_zero,
+    "rounding": lambda a: np.round(a * 4) / 4 + 0.11,  # 0.11 from the nearest multiple of 0.1/0.5
 }
 
 BINARY = {
@@ -69,6 +102,13 @@ BINARY = {
     "maximum": ad.maximum,
     "minimum": ad.minimum,
     "where": lambda x, y: ad.where(x > y, x, y * 2),
+    "arctan2": ad.arctan2,
+    "hypot": ad.hypot,
+    "logaddexp": ad.logaddexp,
+    "logaddexp2": ad.logaddexp2,
+    "remainder": ad.remainder,
+    "fmax": ad.fmax,
+    "fmin": ad.fmin,
 }
 BINARY_DOMAIN = {
     "divide": (None, positive),
@@ -76,6 +116,9 @@ BINARY_DOMAIN = {
     "maximum": (distinct, lambda a: distinct(a) + 0.11),
     "minimum": (distinct, lambda a: distinct(a) + 0.11),
     "where": (distinct, lambda a: distinct(a) + 0.13),
+    "remainder": (lambda a: np.round(a * 2) / 2 + 0.25, lambda a: np.sign(a + 1e-12) * 1.5 + 0 * a),
+    "fmax": (distinct, lambda a: distinct(a) + 0.11),
+    "fmin": (distinct, lambda a: distinct(a) + 0.11),
 }
 SHAPES_UNARY = [(), (3,), (2, 3)]
 SHAPES_BINARY = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2)), ((4, 1, 2), (3, 1))]
@@ -172,6 +215,44 @@ SHAPE_OPS = {
     "setitem": (lambda x: ad.setitem(x * x, (1, slice(None, 2)), ad.sin(x[0, 1:])), (3, 3)),
     "setitem_repeated": (lambda x: ad.setitem(x, [0, 2, 0], ad.flip(x, 0) ** 2) * x, (3, 2)),
     "setitem_broadcast": (lambda x: ad.setitem(x, (slice(None), 0), x[0, 1] * 3), (2, 3)),
+    # sorting (autodiff/ops/sorting.py)
+    "sort": (lambda x: ad.sort(x, axis=0), (3, 2)),
+    "sort_flat": (lambda x: ad.sort(x, axis=None), (2, 3)),
+    "msort": (ad.msort, (3, 2)),
+    "partition": (lambda x: ad.partition(x, 2), (2, 4)),
+    "median": (lambda x: ad.median(x, axis=1), (3, 4)),
+    "median_odd": (lambda x: ad.median(x, axis=(0, 2), keepdims=True), (3, 2, 2)),
+    # along an axis (autodiff/ops/sequences.py)
+    "cumprod": (lambda x: ad.cumprod(x, axis=0), (3, 2)),
+    "cumprod_flat": (ad.cumprod, (2, 2)),
+    "diff": (lambda x: ad.diff(x, n=2, axis=0, prepend=1.5, append=x[:1]), (3, 2)),
+    "gradient": (lambda x: ad.stack(ad.gradient(x, 0.5, 2.0)), (3, 4)),
+    "gradient_edge2": (lambda x: ad.gradient(x, axis=-1, edge_order=2), (2, 4)),
+    # matrix structure (autodiff/ops/matrix.py)
+    "diag_vector": (lambda x: ad.diag(x, -1), (3,)),
+    "diag_matrix": (lambda x: ad.diag(x, 1), (3, 4)),
+    "diagonal": (lambda x: ad.diagonal(x, -1, 2, 0), (3, 2, 4)),
+    "trace": (lambda x: anp.trace(x, axis1=1, axis2=2), (2, 3, 3)),
+    "tril": (lambda x: ad.tril(x, -1), (2, 3, 4)),
+    "triu": (lambda x: ad.triu(x, 1), (4, 3)),
+    # arrangements (autodiff/ops/tiling.py)
+    "ravel": (ad.ravel, (2, 3)),
+    "repeat": (lambda x: ad.repeat(x, [1, 0, 3], axis=1), (2, 3)),
+    "repeat_flat": (lambda x: ad.repeat(x, 2), (2, 2)),
+    "tile": (lambda x: ad.tile(x, (2, 1, 2)), (2, 3)),
+    "roll": (lambda x: ad.roll(x, (1, -2), (0, 1)), (3, 4)),
+    "roll_flat": (lambda x: ad.roll(x, 4), (2, 3)),
+    "rot90": (lambda x: ad.rot90(x, 1) + ad.rot90(x, 3)[..., ::-1] + ad.rot90(x, 2, (1, 0)).T, (3, 3)),
+    "fliplr": (lambda x: ad.fliplr(x) * ad.flipud(x) ** 2, (2, 3)),
+    "rollaxis": (lambda x: ad.rollaxis(x, 2, 0), (2, 3, 2)),
+    "take": (lambda x: ad.take(x, [[2, 0], [2, 1]], axis=1), (2, 3)),
+    "take_flat": (lambda x: ad.take(x, [5, 0, 5]), (2, 3)),
+    "hstack": (lambda x: ad.hstack([x, x * x]), (2, 3)),
+    "vstack": (lambda x: ad.vstack([x, x[0] * 2]), (2, 3)),
+    "dstack": (lambda x: ad.dstack([x, ad.sin(x)]), (2, 3)),
+    "column_stack": (lambda x: ad.column_stack([x[0], x.T]), (2, 3)),
+    "atleast": (lambda x: ad.atleast_3d(x[0, 0])[0] * ad.atleast_2d(x)[0] + ad.atleast_1d(x[1, 1]), (2, 3)),
+    "array_split": (lambda x: ad.array_split(x, 3, axis=1)[0] * ad.hsplit(x, [1])[1][:, :1], (2, 5)),
 }
 
 
@@ -197,6 +278,11 @@ LINALG = {
     "einsum_trace_like": (lambda a, b: ad.einsum("ij,ij->", a, b), (2, 3), (2, 3)),
     "outer": (lambda a, b: ad.outer(a, b), (3,), (2,)),
     "dot_nd": (lambda a, b: ad.dot(a, b), (2, 3), (4, 3, 2)),
+    "kron": (lambda a, b: ad.kron(a, b), (2, 3), (2,)),
+    "tensordot": (lambda a, b: ad.tensordot(a, b, ([0, 2], [1, 0])), (2, 3, 4), (4, 2)),
+    "tensordot_int": (lambda a, b: ad.tensordot(a, b, 1), (2, 3), (3, 2)),
+    "inner": (lambda a, b: ad.inner(a, b), (2, 3), (4, 3)),
+    "cross": (lambda a, b: ad.cross(a, b, axisa=0), (3, 2), (2, 3)),
 }
 
 

@@ -12,7 +12,20 @@ from typing import Any
 
 from autodiff.creation import full_like, ones_like, zeros_like
 from autodiff.graph import Primitive
-from autodiff.ops import arrange, composite, conv, elementwise, linalg, reduce, shape
+from autodiff.ops import (
+    arrange,
+    composite,
+    conv,
+    elementwise,
+    linalg,
+    matrix,
+    reduce,
+    sequences,
+    shape,
+    sorting,
+    special,
+    tiling,
+)
 from autodiff.tensor import plugins
 
 
@@ -32,13 +45,16 @@ def _accept_torch_names(fn: Any) -> Any:
     return wrapper
 
 
+WRAPPERS = (arrange, composite, conv, matrix, sequences, sorting, special, tiling)
+
+
 def _export(value: Any, module: Any) -> Any:
     """What the namespace shows for a public name of ``module``: a primitive as it is; a function
     of a module of wrappers, with PyTorch's names accepted when it takes an axis; else None."""
     if isinstance(value, Primitive):
         return value
     defined_here = inspect.isfunction(value) and value.__module__ == module.__name__
-    if defined_here and module in (arrange, composite, conv):
+    if defined_here and module in WRAPPERS:
         parameters = list(inspect.signature(value).parameters)
         takes_axis = "axis" in parameters and parameters[0] in ("x", "tensors")
         return _accept_torch_names(value) if takes_axis else value
@@ -46,10 +62,10 @@ def _export(value: Any, module: Any) -> Any:
 
 
 # Every op by its NumPy name, without a list to keep: the primitives declared in each module,
-# then the public functions of the modules of wrappers (arrange, composite, conv), which check
+# then the public functions of the modules of wrappers (WRAPPERS), which check
 # the arguments and call the primitive of the same name, so they override it.  Declaring a
 # primitive or defining a public function is all it takes to add an op.
-for _module in (elementwise, reduce, shape, linalg, arrange, composite, conv):
+for _module in (elementwise, reduce, shape, linalg, *WRAPPERS):
     for _name, _value in vars(_module).items():
         _exported = None if _name.startswith("_") else _export(_value, _module)
         if _exported is not None:
@@ -63,7 +79,10 @@ plugins.ops = sys.modules[__name__]
 INTERNAL = {"arrange", "batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape"}
 INTERNAL |= {"Any", "Primitive", "functools", "inspect", "plugins", "sys"}
 INTERNAL |= {"alias", "cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
-INTERNAL |= {"canonical_index", "conv_geometry", "normalize_axes", "one_axis", "pair"}
+INTERNAL |= {"canonical_index", "conv_geometry", "normalize_axes", "one_axis", "pair", "WRAPPERS"}
+INTERNAL |= {"matrix", "sequences", "sorting", "special", "tiling", "permute_along_axis", "upper_mask_like"}
+INTERNAL |= {"sinc_derivative"}
+INTERNAL |= {"trace"}  # NumPy's trace is anp.trace (and Tensor.trace): ad.trace traces programs (issue 13)
 __all__ = sorted(
     name for name in dir() if not name.startswith("_") and name not in INTERNAL and name != "INTERNAL"
 )
