@@ -166,27 +166,38 @@ def _tall_blocks(
             yield jg.T
 
 
-def _gram(blocks: Iterator[Any], total: int, budget: int) -> Any:
-    """T^T T summed over row blocks of T (J^T J from sample blocks, J J^T from J_g^T blocks; T
-    has ``total`` rows): small blocks are gathered into a buffer of up to 8 ``budget`` bytes,
-    each full buffer added to the lower triangle in place (no k x k temporary)."""
-    gram = buffer = None
-    fill = 0
+def _batched(blocks: Iterator[Any], total: int, budget: int) -> Iterator[tuple[int, Any]]:
+    """Consecutive row blocks (of T, or of J) gathered into batches of up to 8 ``budget`` bytes
+    (at most ``total`` rows), for products with a large inner dimension: (first row, rows).  A
+    batch is a view of one buffer, valid until the next is asked for; a block larger than the
+    buffer passes alone."""
+    buffer, start, fill = None, 0, 0
     for block in blocks:
-        if gram is None:
-            xp, k = xp_of(block), block.shape[1]
-            gram = xp.zeros((k, k), dtype=block.dtype)
-            buffer = xp.empty((min(total, max(1, 8 * budget // (k * block.itemsize))), k), dtype=block.dtype)
+        if buffer is None:
+            rows = min(total, max(1, 8 * budget // (block.shape[1] * block.itemsize)))
+            buffer = xp_of(block).empty((rows, block.shape[1]), dtype=block.dtype)
         if fill and fill + block.shape[0] > buffer.shape[0]:
-            add_gram(gram, buffer[:fill])
-            fill = 0
+            yield start, buffer[:fill]
+            start, fill = start + fill, 0
         if block.shape[0] > buffer.shape[0]:
-            add_gram(gram, block)
+            yield start, block
+            start += block.shape[0]
             continue
         buffer[fill : fill + block.shape[0]] = block
         fill += block.shape[0]
     if fill:
-        add_gram(gram, buffer[:fill])
+        yield start, buffer[:fill]
+
+
+def _gram(blocks: Iterator[Any], total: int, budget: int) -> Any:
+    """T^T T summed over row blocks of T (J^T J from sample blocks, J J^T from J_g^T blocks; T
+    has ``total`` rows), batched (:func:`_batched`), each batch added to the lower triangle in
+    place (no k x k temporary)."""
+    gram = None
+    for _, rows in _batched(blocks, total, budget):
+        if gram is None:
+            gram = xp_of(rows).zeros((rows.shape[1], rows.shape[1]), dtype=rows.dtype)
+        add_gram(gram, rows)
     symmetrise(gram)
     return gram
 
@@ -197,7 +208,7 @@ def _gram_outputs(
     """J J^T (m x m) restricted to the parameters ``names``: the sum over parameter tensors g of
     J_g J_g^T, each J_g (m x p_g) assembled from chunks of samples."""
     blocks = _tall_blocks(space, X, values, names, False, chunk_size, budget, progress(0, "", enabled=False))
-    return _gram(blocks, 0, budget)
+    return _gram(blocks, 1, budget)
 
 
 @dataclass
@@ -285,19 +296,26 @@ def _sweep(
     left: Any = None,
     fuse: bool = False,
 ) -> tuple[Any, Any]:
-    """One pass over the sample blocks J_s of J (all parameters): ``(J right, J^T left)``, None
-    where not asked; with ``fuse``, left is taken as J right (so the second is J^T J right)."""
+    """One pass over J by batches of rows (:func:`_batched` sample blocks, all parameters):
+    ``(J right, J^T left)``, None where not asked; with ``fuse``, left is taken as J right (so
+    the second is J^T J right)."""
+
+    def blocks() -> Iterator[Any]:
+        for lo, hi, block in _blocks(space, X, values, space.names, chunk_size, budget):
+            bar.update(hi - lo)
+            yield block
+
     out = acc = None
-    for lo, hi, block in _blocks(space, X, values, space.names, chunk_size, budget):
-        bar.update(hi - lo)
-        xp, dim = xp_of(block), block.shape[0] // (hi - lo)
+    m = X.shape[0] * _out_dim(space, values, X)
+    for r0, rows in _batched(blocks(), m, budget):
+        xp = xp_of(rows)
         if right is not None:
-            part = xp.matmul(block, right)
+            part = xp.matmul(rows, right)
             if out is None:
-                out = xp.empty((X.shape[0] * dim, right.shape[1]), dtype=part.dtype)
-            out[lo * dim : hi * dim] = part
+                out = xp.empty((m, right.shape[1]), dtype=part.dtype)
+            out[r0 : r0 + rows.shape[0]] = part
         if left is not None or fuse:
-            term = xp.matmul(block.T, part if fuse else left[lo * dim : hi * dim])
+            term = xp.matmul(rows.T, part if fuse else left[r0 : r0 + rows.shape[0]])
             if acc is None:
                 acc = term
             else:
@@ -328,14 +346,14 @@ def _refine(
         else:
             image = _sweep(space, X, values, bar=bar, left=basis, **kw)[1]
             normal = _sweep(space, X, values, bar=bar, right=image, **kw)[0]
-        rotation = xp.linalg.svd(image, full_matrices=False)[2].T  # Ritz vectors of T on the span
-        basis, normal = xp.matmul(basis, rotation), xp.matmul(normal, rotation)
         residual = normal - xp.matmul(basis, xp.matmul(basis.T, normal))
-        basis = xp.linalg.qr(basis - correct(basis, residual))[0]
+        basis = basis - correct(basis, residual)  # near-orthonormal: the step is small
         image = _sweep(space, X, values, bar=bar, **({"right": basis} if rows else {"left": basis}), **kw)
     finally:
         bar.close()
-    return np.sort(host(xp.linalg.svd(image[0] if rows else image[1], compute_uv=False)))[::-1]
+    factor = xp.linalg.cholesky(xp.matmul(basis.T, basis))  # basis = Q factor^T (Cholesky-QR)
+    image = xp.matmul(image[0] if rows else image[1], xp.linalg.inv(factor.T))  # T Q
+    return np.sort(host(xp.linalg.svd(image, compute_uv=False)))[::-1]
 
 
 def _largest_eigenvalue(gram: Any) -> float:

@@ -134,9 +134,8 @@ def test_stream_at_scale_refines_only_the_window(arch, n, monkeypatch):
     known = ~np.isnan(lean.singular_values)
     assert 0 < known[1:].sum() < known.size - 1 and np.all(known[np.argmax(known[1:]) + 1 :])
     small, exact = lean.singular_values[known][1:], svd.singular_values[-known[1:].sum() :]
-    assert np.all(small >= exact * (1 - 1e-12)) and small[-1] == pytest.approx(
-        exact[-1], rel=1e-6, abs=svd.tol
-    )
+    assert np.all(small >= exact * (1 - 1e-12) - 0.01 * svd.tol)  # upper bounds, up to rounding
+    assert small[-1] == pytest.approx(exact[-1], rel=1e-6, abs=svd.tol)
     with pytest.raises(ValueError, match="spectrum=True"):
         landscape.functional_dimension(
             model, X, method="stream", spectrum=False, tol=lean.singular_values[0] / 2
