@@ -472,8 +472,8 @@ def functional_dimension(
     lambda_j, which lifts their singular values by up to eps sigma_max^2 / sigma_j (above tol);
     one correction step removes that: with Z = T^T T V from J (exact products, not G), the d
     solving G d + V y = Z - V V^T Z, V^T d = 0 (Jacobi-Davidson's correction equation), then
-    the singular values of T (V - d) on their span (passes 2-4).  Measured: values of 1e-16
-    sigma_max come back as 1e-16, where the uncorrected basis gives 1e-11.
+    the singular values of T (V - d) on their span (passes 2-4).  Measured on a 180 x 74 matrix
+    with 9 zero singular values (tol 2.2e-13): up to 3e-11 uncorrected, below 1e-15 corrected.
 
     With ``spectrum=True`` (default) V comes from ``eigh(G)``, which also gives every other
     value as sqrt(lambda_i) (relative error ~eps lambda_max / lambda_i), and d from G^-1
