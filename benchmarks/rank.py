@@ -2,14 +2,17 @@
 max(m, p) eps, float64) by ``landscape.functional_dimension(method="stream")``, each in a fresh
 process whose peak resident memory (``ru_maxrss``) and wall time are recorded.
 
-    python benchmarks/rank.py [--targets small,1000,4000] [--out benchmarks/results/rank.json]
+    python benchmarks/rank.py [--targets small,1000,4000] [--no-spectrum] [--out benchmarks/results/rank.json]
 
 * ``small``: (64, 30, 30, 30, 10) on 500 Gaussian points (J 5000 x 4120), beside torch.func's
   ``vmap(jacrev)`` J + ``torch.linalg.matrix_rank`` in its own process (target: ours <= 0.5x);
 * ``1000``: (784, 30, 30, 30, 10) on 1,000 digits28 images (J 10,000 x 25,720; target <= 3 min,
   <= 4 GB);
 * ``4000``: (784, 30, 30, 30, 10) on 4,000 Gaussian points (J 40,000 x 25,720, 8 GB if held;
-  digits28 has 1,797 images; target <= 30 min, <= 8 GB).
+  digits28 has 1,797 images; target <= 30 min, <= 8 GB), always with ``spectrum=False``.
+
+``--no-spectrum`` measures the rank alone (``spectrum=False``: no ``eigvalsh`` of the Gram
+matrix, the singular values above the refined block not computed).
 
 ``--device cuda`` runs ours through CuPy (not run here: no GPU).  The load average is recorded
 before and after each target: on a shared machine it changes every figure.
@@ -48,11 +51,12 @@ TARGETS = {
         "data": "gaussian",
         "limit_s": 1800,
         "limit_gb": 8,
+        "spectrum": False,  # eigvalsh's copy of the 25,720^2 Gram matrix would pass 8 GB
     },
 }
 
 
-def _child(target: str, impl: str, device: str) -> dict[str, Any]:
+def _child(target: str, impl: str, device: str, spectrum: bool) -> dict[str, Any]:
     """Runs in the measured process: build, then time the rank alone."""
     sys.path.insert(0, str(ROOT))
     if target == "small":
@@ -74,16 +78,18 @@ def _child(target: str, impl: str, device: str) -> dict[str, Any]:
     else:
         X = ad.random.Generator(1).randn(spec["points"], spec["sizes"][0], device=device)
     start = time.perf_counter()
-    fd = landscape.functional_dimension(model, X, method="stream")
+    spectrum = spectrum and spec.get("spectrum", True)
+    fd = landscape.functional_dimension(model, X, method="stream", spectrum=spectrum)
     seconds = time.perf_counter() - start
     return {"rank": fd.rank, "seconds": seconds, "shape": list(fd.shape), "gap": fd.gap, "rule": fd.rule,
-            "bound": landscape.relu.rank_upper_bound(model)}  # fmt: skip
+            "spectrum": spectrum, "bound": landscape.relu.rank_upper_bound(model)}  # fmt: skip
 
 
-def _measure(target: str, impl: str, device: str) -> dict[str, Any]:
+def _measure(target: str, impl: str, device: str, spectrum: bool) -> dict[str, Any]:
     """The child's result, its peak RSS (GB) and the load average around it."""
     before = os.getloadavg()
     cmd = [sys.executable, __file__, "--child", target, "--impl", impl, "--device", device]
+    cmd += [] if spectrum else ["--no-spectrum"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
     )
@@ -101,11 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default="small,1000,4000")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rank.json")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--no-spectrum", action="store_true", help="rank only: spectrum=False (the 4000 target always)"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--impl", default="ours", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(args.child, args.impl, args.device)))
+        print(json.dumps(_child(args.child, args.impl, args.device, not args.no_spectrum)))
         return 0
     targets = [t for t in args.targets.split(",") if t]
     unknown = [t for t in targets if t not in TARGETS]
@@ -115,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         impls = ["ours", "torch.func"] if target == "small" else ["ours"]
         for impl in impls:
-            row = _measure(target, impl, args.device)
+            row = _measure(target, impl, args.device, not args.no_spectrum)
             rows.append(row)
             spec = TARGETS[target]
             limits = f" (target <= {spec['limit_s']} s, <= {spec['limit_gb']} GB)" if spec["limit_s"] else ""

@@ -67,11 +67,16 @@ def _cases():
 
 
 @pytest.mark.cpu_only  # training ten networks is the cost; the strict device runs the tests below
-def test_stream_rank_is_the_dense_svd_rank_on_real_data():
+@pytest.mark.parametrize("block", [512, 16])
+def test_stream_rank_is_the_dense_svd_rank_on_real_data(block, monkeypatch):
     """Acceptance: trained and untrained networks on digits, digits28 and MNIST-1D, the decided
     rank equals NumPy's rule on the dense float64 SVD, small gaps included (a barely-alive
     neuron puts singular values near the threshold, above and below it); the Gram matrix alone
-    (method="gram") gets some of them wrong."""
+    (method="gram") gets some of them wrong.  With blocks of 16 columns, J J^T or J^T J (k x k,
+    k = 120 to 600) is past one block: only the window below the Gram matrix's resolution is
+    recomputed from J, its basis from the eigenvectors (spectrum=True) or from subspace
+    iteration on the Cholesky factor (spectrum=False: the path taken at the largest scale)."""
+    monkeypatch.setattr(landscape._blocked, "NB", block)
     pytest.importorskip("sklearn")
     pytest.importorskip("mnist1d")
     sets = {
@@ -90,6 +95,10 @@ def test_stream_rank_is_the_dense_svd_rank_on_real_data():
         assert stream.rank == svd.rank, (name, hidden, epochs, svd.rank, stream.rank, svd.gap)
         assert stream.tol == pytest.approx(svd.tol, rel=1e-8)
         assert "recomputed from J" in stream.rule and stream.method == "stream"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lean = landscape.functional_dimension(model, X, method="stream", spectrum=False)
+        assert lean.rank == svd.rank and lean.tol == pytest.approx(svd.tol, rel=1e-8)
         gaps.append(svd.gap)
         gram_misses += gram.rank != svd.rank
     assert min(gaps) < 1e4  # the smallest gaps a clear decision has (the floor is ~1e-16 sigma_max)
@@ -106,6 +115,31 @@ def test_stream_keeps_the_spectrum_and_refines_only_small_values():
     assert stream.shape == svd.shape == (180, 74) and a.shape == b.shape
     assert np.allclose(a[: svd.rank], b[: svd.rank], rtol=1e-10)
     assert np.all(b[svd.rank :] < svd.tol)
+
+
+@pytest.mark.parametrize("arch, n", [([5, 40, 3], 200), ([4, 60, 2], 100)])
+def test_stream_at_scale_refines_only_the_window(arch, n, monkeypatch):
+    """Past one block (k > NB): the rank with or without the spectrum equals the dense SVD's; the
+    rescaling null directions, ~1e-16 sigma_max, come back far below tol (the leakage of kept
+    directions into the window is corrected); spectrum=False gives the block's values (Ritz
+    values: upper bounds, exact at the bottom), NaN above them, and refuses a tol above the block."""
+    monkeypatch.setattr(landscape._blocked, "NB", 8)
+    model = nn.MLP(arch, generator=ad.random.Generator(3))
+    X = ad.random.Generator(4).randn(n, arch[0])
+    svd, full, _ = _ranks(model, X)
+    lean = landscape.functional_dimension(model, X, method="stream", spectrum=False)
+    assert full.rank == lean.rank == svd.rank and lean.tol == pytest.approx(svd.tol, rel=1e-8)
+    for fd in (full, lean):
+        assert np.nanmax(fd.singular_values[fd.rank :], initial=0) < 0.05 * svd.tol
+    known = ~np.isnan(lean.singular_values)
+    assert 0 < known[1:].sum() < known.size - 1 and np.all(known[np.argmax(known[1:]) + 1 :])
+    small, exact = lean.singular_values[known][1:], svd.singular_values[-known[1:].sum() :]
+    assert np.all(small >= exact * (1 - 1e-12) - 0.01 * svd.tol)  # upper bounds, up to rounding
+    assert small[-1] == pytest.approx(exact[-1], rel=1e-6, abs=svd.tol)
+    with pytest.raises(ValueError, match="spectrum=True"):
+        landscape.functional_dimension(
+            model, X, method="stream", spectrum=False, tol=lean.singular_values[0] / 2
+        )
 
 
 @pytest.mark.parametrize("arch, seed", [([4, 12, 3], 0), ([6, 20, 2], 1), ([10, 16, 16, 4], 0)])
