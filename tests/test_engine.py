@@ -376,3 +376,19 @@ def test_norm_follows_numpy_or_refuses():
         )
     with pytest.raises(ValueError, match="matrix norm: use ad.linalg.norm"):
         ad.norm(x, ord=2, axis=(0, 1))
+
+
+@pytest.mark.parametrize("shapes", [((5, 4), (3, 2, 4, 1)), ((3, 2, 1, 4), (4, 5)), ((5, 4), (3, 4, 16))])
+def test_matmul_folds_stacks_of_skinny_products(shapes):
+    """A single matrix times a stack of skinny ones is one folded product (ops.linalg.product):
+    NumPy's values, and first and second derivatives by both modes."""
+    from autodiff.ops.linalg import SKINNY, product
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    assert min(shapes[1][-1], shapes[0][-2]) <= SKINNY
+    np.testing.assert_allclose(product(np, a, b), np.matmul(a, b), rtol=1e-14, atol=1e-14)
+    ta, tb = ad.tensor(a, requires_grad=True), ad.tensor(b, requires_grad=True)
+    np.testing.assert_allclose((ta @ tb).numpy(), np.matmul(a, b), rtol=1e-14, atol=1e-14)
+    f = lambda x, y: ad.sin(x @ y)  # noqa: E731
+    assert ad.gradcheck(f, (ta, tb)) and ad.gradgradcheck(f, (ta, tb))

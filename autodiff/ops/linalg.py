@@ -13,22 +13,39 @@ from autodiff.graph import Primitive, per_argument, sum_of
 from autodiff.ops.batching import broadcasting, einsum_spec
 from autodiff.ops.reduce import lead
 
+SKINNY = 16  # a stack of products with at most this many columns (or rows) is folded into one
+
+
+def product(ns, a, b):
+    """``a @ b``, as one matrix product when one side is a single matrix and the other a stack of
+    skinny ones: NumPy runs a stack one product at a time, and a stack of matrix-vector products
+    (what forward mode pushes through a layer applied to a vector, a batch of tangents per
+    column) is memory-bound: 68 ms against 22 ms folded, for W (1024 x 1024) @ (1024, 1024, 1).
+    The stack's axes are moved beside the columns (or rows), multiplied, and moved back."""
+    if a.ndim == 2 and b.ndim > 2 and b.shape[-1] <= SKINNY:
+        stacked = ns.reshape(ns.moveaxis(b, -2, 0), (b.shape[-2], -1))
+        folded = ns.reshape(ns.matmul(a, stacked), (a.shape[0], *b.shape[:-2], b.shape[-1]))
+        return ns.moveaxis(folded, 0, -2)
+    if b.ndim == 2 and a.ndim > 2 and a.shape[-2] <= SKINNY:
+        return ns.reshape(ns.matmul(ns.reshape(a, (-1, a.shape[-1])), b), (*a.shape[:-1], b.shape[-1]))
+    return ns.matmul(a, b)
+
 
 def _matmul_forward(xp, a, b):
     govern()  # BLAS threads fitted to the machine's load (autodiff.blas)
-    return xp.matmul(a, b)
+    return product(xp, a, b)
 
 
 matmul = Primitive(
     "matmul",
     _matmul_forward,
     (
-        lambda ns, g, out, a, b: ns.matmul(g, ns.swapaxes(b, -1, -2)),
-        lambda ns, g, out, a, b: ns.matmul(ns.swapaxes(a, -1, -2), g),
+        lambda ns, g, out, a, b: product(ns, g, ns.swapaxes(b, -1, -2)),
+        lambda ns, g, out, a, b: product(ns, ns.swapaxes(a, -1, -2), g),
     ),
     sum_of(
-        lambda ns, t, out, a, b: ns.matmul(t, b),
-        lambda ns, t, out, a, b: ns.matmul(a, t),
+        lambda ns, t, out, a, b: product(ns, t, b),
+        lambda ns, t, out, a, b: product(ns, a, t),
     ),
     batch=broadcasting,
     broadcasts=True,
