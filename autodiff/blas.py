@@ -19,6 +19,7 @@ import ctypes
 import os
 import re
 import time
+import warnings
 from typing import Any
 
 REFRESH = 0.5  # seconds between two looks at the machine
@@ -67,7 +68,15 @@ class Governor:
     """Adjusts the BLAS thread count to the machine's load (see the module)."""
 
     def __init__(self) -> None:
-        setting = os.environ.get("AUTODIFF_BLAS_THREADS", "auto")
+        setting = os.environ.get("AUTODIFF_BLAS_THREADS", "auto").strip().lower()
+        if setting not in ("auto", "off") and not (setting.isdigit() and int(setting) >= 1):
+            warnings.warn(
+                f"AUTODIFF_BLAS_THREADS={setting!r} is not understood: give a number of threads >= 1, "
+                "'auto' (the default: the cores other tasks leave) or 'off' (BLAS left alone); using 'auto'",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            setting = "auto"
         user_set = any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
         self.calls = None if setting == "off" or (setting == "auto" and user_set) else _openblas()
         self.fixed = int(setting) if setting.isdigit() else None

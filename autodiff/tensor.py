@@ -294,8 +294,10 @@ def _method(name: str):
 
 
 def _operator(name: str, reflected: bool = False):
-    op = lambda a, b: getattr(plugins.ops, name)(a, b)  # noqa: E731
-    return (lambda self, other: op(other, self)) if reflected else (lambda self, other: op(self, other))
+    """``x <op> y`` as ``ops.<name>(x, y)``, or ``ops.<name>(y, x)`` for the reflected form (one call)."""
+    if reflected:
+        return lambda self, other: getattr(plugins.ops, name)(other, self)
+    return lambda self, other: getattr(plugins.ops, name)(self, other)
 
 
 # The operators, by the op each calls: ``x - y`` is ``subtract(x, y)``, ``2 - x`` (``__rsub__``)

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.harness import counts
+
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import sys, time
@@ -64,11 +66,13 @@ def measure(rounds: int, neighbours: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--neighbours", default="0,1")
+    parser.add_argument("--neighbours", type=counts, default=[0, 1], help="e.g. 0,1")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     results = {}
-    for n in (int(k) for k in args.neighbours.split(",")):
+    for n in args.neighbours:
         results[f"neighbours={n}"] = r = measure(args.rounds, n)
         ours, torch = r["ours"], r["torch"]
         print(

@@ -14,6 +14,7 @@ turn, so that a change of machine load (other processes) affects all of them ali
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import time
@@ -230,3 +231,14 @@ def finish(measurements: list[Measurement]) -> None:
             m.ratio, m.ratio_best = m.seconds / base.seconds, m.best / base.best
         else:
             m.ratio, m.ratio_best = base.seconds / m.seconds, base.best / m.best
+
+
+def counts(text: str) -> list[int]:
+    """An argparse type: comma-separated non-negative integers (``"0,1"``)."""
+    try:
+        values = [int(k) for k in text.split(",")]
+    except ValueError:
+        values = [-1]
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers such as 0,1; got {text!r}")
+    return values

@@ -22,6 +22,7 @@ import numpy as np
 
 import autodiff as ad
 from benchmarks import overhead
+from benchmarks.harness import counts
 
 
 def measure(size: int, rounds: int) -> dict[str, dict[str, float]]:
@@ -50,12 +51,14 @@ def measure(size: int, rounds: int) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="16,100000")
+    parser.add_argument("--sizes", type=counts, default=[16, 100000], help="e.g. 16,100000")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if 0 in args.sizes or args.rounds < 1:
+        parser.error("--sizes must be at least 1 entry each, and --rounds at least 1")
     results = {"load_average_before": os.getloadavg()}
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in args.sizes:
         results[f"n={size}"] = measure(size, args.rounds)
         for name, m in results[f"n={size}"].items():
             print(

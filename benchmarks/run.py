@@ -48,6 +48,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--only: unknown workloads {unknown}; choose from {', '.join(WORKLOADS)}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.neighbour < 0:
+        parser.error("--neighbour must be 0 or more processes")
     args.only = only
     return args
 

@@ -111,3 +111,13 @@ def test_the_real_openblas_and_proc():
         setter(before)
     runnable, ours = blas._runnable()
     assert runnable >= 1 and ours >= 1  # this thread is running
+
+
+@pytest.mark.parametrize("setting", ["abc", "0", "-2", "1.5"])
+def test_a_setting_not_understood_warns_and_falls_back_to_auto(monkeypatch, setting):
+    monkeypatch.setenv("AUTODIFF_BLAS_THREADS", setting)
+    fake = FakeBlas(2)
+    monkeypatch.setattr(blas, "_openblas", lambda: (fake.set, fake.get))
+    with pytest.warns(RuntimeWarning, match="AUTODIFF_BLAS_THREADS=.* is not understood"):
+        g = blas.Governor()
+    assert g.fixed is None and fake.sets == []
