@@ -184,6 +184,29 @@ def test_elementwise_chains_are_fused_where_the_device_has_a_fuser(monkeypatch, 
     assert "fused" not in plain.source(x, y)
 
 
+def test_slice_cotangents_accumulate_in_one_buffer(device):
+    """A flat parameter vector read in slices (basic and repeated integer indices) has a
+    gradient that is a chain of add(acc, scatter_add(g)): the replay adds each slice's cotangent
+    into one buffer (``acc[index] += g``, ``add.at`` for repeated indices) where the device has
+    ``out=``-style writes, with the eager results, per example under vmap too."""
+    rows = ad.tensor(np.array([0, 0, 3]))
+
+    def f(t):
+        return ad.sum(t[rows] ** 3) + ad.sum(ad.sin(t[0:4]) ** 2) + ad.sum(ad.exp(t[4:12]) * t[4:12])
+
+    theta = table.make((12,))
+    c = ad.compile(ad.grad(f))
+    source = c.source(theta)
+    assert ("] += " in source and "add.at(" in source) == (device == "cpu")
+    _equal(c(theta), ad.grad(f)(theta))
+    plain = ad.compile(ad.grad(f), passes=("fold", "cse", "dce"))
+    assert "+=" not in plain.source(theta)
+    per_example = ad.vmap(ad.jacrev(lambda t, x: ad.tanh(t[0:3] * x + t[3:6]) * t[6:9]), in_axes=(None, 0))
+    xs = table.make((4, 3), seed=1)
+    theta = table.make((9,), seed=2)
+    _equal(ad.compile(per_example)(theta, xs), per_example(theta, xs))
+
+
 def test_buffer_reuse_spares_values_that_a_view_still_shows():
     """exp(x) dies at sin, but its reshape (a view of the same memory) is read after: the sine
     must not be written into that buffer."""

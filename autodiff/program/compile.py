@@ -5,8 +5,9 @@ the primitive's raw evaluation ``forward(xp, *arrays, **params)`` on the backend
 ufunc itself), run with ``exec`` once: no Tensor, no graph recording and no per-op dispatch on
 the way.  Values are dropped (``del``) after their last use, and with buffer reuse an
 elementwise equation writes its result into the buffer of an argument that dies there
-(``xp.exp(v3, out=v3)``), where the backend has ``out=`` (NumPy, CuPy).  ``source()`` shows the
-code.
+(``xp.exp(v3, out=v3)``), and the slices' cotangents of a vector read in slices are added into
+one buffer (``v9[w8] += v7``, see :func:`accumulations`), where the backend has ``out=`` (NumPy,
+CuPy).  ``source()`` shows the code.
 
 A call whose inputs take part in a derivative being recorded (they require grad, carry tangents,
 or are batched by ``vmap``), or that happens inside another trace, runs the program with the
@@ -97,6 +98,46 @@ def reusable_buffers(prog: Program) -> dict[int, int]:
     return plan
 
 
+def accumulations(prog: Program) -> dict[int, tuple[int, Any]]:
+    """Position of an ``add(a, scatter_add(g, index, shape))`` -> (position of the scatter_add,
+    the accumulator a) where the sum can be made in a's buffer as ``a[index] += g``: a is a
+    constant (copied once) or a value that owns its buffer (made by an ufunc or a scatter_add),
+    read by this equation only and dead after it, and the scattered value is read only here.
+    The gradient of a flat parameter vector read in slices is such a chain: one buffer then
+    takes every slice's cotangent, where the plain replay makes a zero array of the full size
+    and a sum per slice.  Outside the index the sum is a + 0, which is a (but for a = -0.0)."""
+    last, readers = last_uses(prog), collections.Counter()
+    made = {e.out.index: (i, e) for i, e in enumerate(prog.eqns)}
+    for e in prog.eqns:
+        readers.update(a.index for a in e.ins if isinstance(a, Var))
+    plan = {}
+    for i, e in enumerate(prog.eqns):
+        if e.prim.name != "add" or e.params or len(e.ins) != 2:
+            continue
+        for acc, scattered in (e.ins, e.ins[::-1]):
+            source = made.get(scattered.index) if isinstance(scattered, Var) else None
+            owner = made.get(acc.index, (0, None))[1] if isinstance(acc, Var) else None
+            if (
+                source is not None
+                and source[1].prim.name == "scatter_add"
+                and readers[scattered.index] == 1
+                and acc.shape == scattered.shape == e.out.shape
+                and acc.dtype == e.out.dtype
+                and (
+                    isinstance(acc, Const)
+                    or (
+                        owner is not None
+                        and (owner.prim.name in UFUNCS or owner.prim.name == "scatter_add")
+                        and readers[acc.index] == 1
+                        and last[acc.index] == i
+                    )
+                )
+            ):
+                plan[i] = (source[0], acc)
+                break
+    return plan
+
+
 def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str, dict[str, Any]]:
     """The replay of ``prog``: Python source of ``replay(v0, v1, ...)`` (after the functions of
     its fused groups) and its globals.  ``options``: ``reuse`` (buffer reuse) and ``fuse``
@@ -110,7 +151,15 @@ def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str,
     groups = {g[0]: g for g in fusion.elementwise_groups(prog)} if fuser else {}
     grouped = {i for g in groups.values() for i in g}
     plan = reusable_buffers(prog) if "reuse" in options and direct else {}
-    plan = {i: v for i, v in plan.items() if i not in grouped}
+    accumulate = accumulations(prog) if "reuse" in options and direct else {}
+    accumulate = {i: a for i, a in accumulate.items() if i not in grouped and a[0] not in grouped}
+    plan = {i: v for i, v in plan.items() if i not in grouped and i not in accumulate}
+    scatters = {j: i for i, (j, _) in accumulate.items()}
+    for j, i in scatters.items():  # the scattered value is read where it is added
+        g = prog.eqns[j].ins[0]
+        if isinstance(g, Var) and last[g.index] == j:
+            last[g.index] = i
+        last.pop(prog.eqns[j].out.index)
     dying: dict[int, list[str]] = collections.defaultdict(list)
     for index, at in last.items():
         if at < len(prog.eqns):
@@ -139,8 +188,18 @@ def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str,
             )
             inside = {f"v{prog.eqns[k].out.index}" for k in group} - set(results)
             gone = [v for k in group for v in dying.get(k, ()) if v not in inside]
-        elif i in grouped:
+        elif i in grouped or i in scatters:
             continue
+        elif i in accumulate:
+            scatter, acc = prog.eqns[accumulate[i][0]], accumulate[i][1]
+            where = f"w{i}"
+            names[where] = (Ellipsis,) + scatter.params["index"]
+            lines.append(f"    {out} = {atom(acc)}{'.copy()' if isinstance(acc, Const) else ''}")
+            if any(hasattr(k, "ndim") for k in scatter.params["index"]):  # repeated indices add up
+                lines.append(f"    xp.add.at({out}, {where}, {atom(scatter.ins[0])})")
+            else:
+                lines.append(f"    {out}[{where}] += {atom(scatter.ins[0])}")
+            gone = dying.get(i, [])
         else:
             args = ", ".join(atom(a) for a in e.ins)
             if direct and is_ufunc(e):
