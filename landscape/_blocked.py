@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 import autodiff as ad
 from autodiff import backend
 from landscape._core import xp_of
@@ -143,3 +145,79 @@ def smallest_subspace(chol: Cholesky, cut: float, start: Any, leak: float = 1e-5
 def gaussian(k: int, b: int, like: Any) -> Any:
     """k x b standard normal numbers (seeded by the sizes) on ``like``'s device and dtype."""
     return ad.random.Generator([k, b]).randn(k, b, dtype=like.dtype, device=backend.device_of(like)).data
+
+
+class Tridiagonal:
+    """``G = Q T Q^T`` with T tridiagonal (LAPACK's ``dsytrd``, in place of G) and Q kept as
+    Householder reflectors, applied by blocks in the compact WY form ``I - V S V^T`` (Schreiber
+    and Van Loan 1989), so that Q x costs matrix products.  Tridiagonalisation is most of
+    ``eigh``'s work on the eigenvalues; the eigenvectors, ``eigh``'s other half, are then only
+    computed where asked (MRRR on T, ``dstemr``) and carried back by Q.  NumPy arrays only
+    (needs SciPy's LAPACK wrappers); ``G + shift I`` is solved in T's coordinates in O(k)."""
+
+    shift = 0.0  # of the solves, set by the caller
+
+    def __init__(self, gram: Any):
+        from scipy.linalg import lapack
+
+        # gram.T: the same symmetric matrix, Fortran-ordered, so that LAPACK works in its place
+        factor, self.diag, self.off, tau, info = lapack.dsytrd(gram.T, lower=1, overwrite_a=1)
+        if info:
+            raise ValueError(f"functional_dimension: dsytrd failed (info={info})")
+        k = gram.shape[0]
+        for j0 in range(0, k, NB):  # reflector i: column i under the diagonal, v[i + 1] = 1
+            j1 = min(j0 + NB, k)
+            factor[:j1, j0:j1] = np.tril(factor[:j1, j0:j1], -j0 - 1)
+        index = np.arange(k - 1)
+        factor[index + 1, index] = 1.0
+        self.blocks = []
+        for j0 in range(0, k - 1, NB):
+            j1 = min(j0 + NB, k - 1)
+            v = factor[j0 + 1 :, j0:j1]
+            self.blocks.append((j0, v, _triangular_factor(v, tau[j0:j1])))
+        self.factor = factor
+
+    def values(self) -> Any:
+        """Every eigenvalue of G, ascending (``dsterf`` on T)."""
+        from scipy.linalg import eigvalsh_tridiagonal
+
+        return eigvalsh_tridiagonal(self.diag, self.off, lapack_driver="sterf")
+
+    def vectors(self, count: int) -> Any:
+        """The eigenvectors of T for its ``count`` smallest eigenvalues (k x count, MRRR)."""
+        from scipy.linalg import eigh_tridiagonal
+
+        pick = {"select": "i", "select_range": (0, count - 1), "lapack_driver": "stemr"}
+        return eigh_tridiagonal(self.diag, self.off, **pick)[1]
+
+    def q(self, x: Any, transpose: bool = False) -> Any:
+        """``Q x`` (or ``Q^T x``) for x k x b: the blocks of reflectors in turn, in place of x."""
+        for j0, v, s in self.blocks if transpose else reversed(self.blocks):
+            part = x[j0 + 1 :]
+            part -= v @ ((s.T if transpose else s) @ (v.T @ part))
+        return x
+
+    def solve(self, rhs: Any) -> Any:
+        """``(T + shift I)^-1 rhs`` (positive definite tridiagonal: ``dpttrf``/``dpttrs``)."""
+        from scipy.linalg import lapack
+
+        d, e, info = lapack.dpttrf(self.diag + self.shift, self.off)
+        return lapack.dpttrs(d, e, rhs)[0]
+
+    def product(self, x: Any) -> Any:
+        """``T x``."""
+        out = self.diag[:, None] * x
+        out[:-1] += self.off[:, None] * x[1:]
+        out[1:] += self.off[:, None] * x[:-1]
+        return out
+
+
+def _triangular_factor(v: Any, tau: Any) -> Any:
+    """The upper triangular S with ``H_0 H_1 ... H_(b-1) = I - V S V^T``, ``H_i = I - tau_i v_i
+    v_i^T`` (LAPACK's ``dlarft``, forward and columnwise)."""
+    b = tau.shape[0]
+    inner, s = v.T @ v, np.zeros((b, b))
+    for i in range(b):
+        s[i, i] = tau[i]
+        s[:i, i] = -tau[i] * (s[:i, :i] @ inner[:i, i])
+    return s

@@ -33,8 +33,16 @@ import autodiff as ad
 from autodiff import backend
 from autodiff.tensor import Tensor
 from landscape import _blocked
-from landscape._blocked import Cholesky, add_gram, correction, gaussian, smallest_subspace, symmetrise
-from landscape._core import MEMORY_BUDGET, check_finite, host, progress, xp_of
+from landscape._blocked import (
+    Cholesky,
+    Tridiagonal,
+    add_gram,
+    correction,
+    gaussian,
+    smallest_subspace,
+    symmetrise,
+)
+from landscape._core import MEMORY_BUDGET, check_finite, host, jvp_many, progress, xp_of
 from landscape.lanczos import lanczos
 from landscape.params import ParamSpace, _nn, check_model
 
@@ -285,42 +293,40 @@ def _decision(sv: np.ndarray, rank: int, cut: float) -> tuple[float, tuple[int, 
     return gap, widest, ambiguous
 
 
-def _sweep(
-    space: ParamSpace,
-    X: Tensor,
-    values: dict,
-    chunk_size: Any,
-    budget: int,
-    bar: Any,
-    right: Any = None,
-    left: Any = None,
-    fuse: bool = False,
-) -> tuple[Any, Any]:
-    """One pass over J by batches of rows (:func:`_batched` sample blocks, all parameters):
-    ``(J right, J^T left)``, None where not asked; with ``fuse``, left is taken as J right (so
-    the second is J^T J right)."""
+class _Products:
+    """J and J^T applied to blocks of directions without J: reverse passes (``vjp`` with a batch
+    of cotangents) and forward passes (``jvp`` with a batch of tangents) over every example at
+    once, ``f`` evaluated per example as in :func:`_blocks`.  One direction costs about one pass
+    of the network over the n examples (~n p multiply-adds for an MLP), where a product with the
+    rows of J costs n out p: ``out`` times fewer.  Directions go ``budget`` bytes at a time."""
 
-    def blocks() -> Iterator[Any]:
-        for lo, hi, block in _blocks(space, X, values, space.names, chunk_size, budget):
-            bar.update(hi - lo)
-            yield block
+    def __init__(self, space: ParamSpace, X: Tensor, values: dict, budget: int, bar: Any):
+        self.m, self.p, self.budget, self.bar = X.shape[0] * _out_dim(space, values, X), space.p, budget, bar
+        self.theta = ad.concatenate([ad.reshape(values[name], (-1,)) for name in space.names], axis=0)
+        per_example = ad.vmap(
+            lambda x, theta: ad.reshape(space.call(theta, x[None]), (-1,)), in_axes=(0, None)
+        )
+        self.outputs = lambda theta: ad.reshape(per_example(X, theta), (-1,))  # sample-major rows
+        self.pullback = None
 
-    out = acc = None
-    m = X.shape[0] * _out_dim(space, values, X)
-    for r0, rows in _batched(blocks(), m, budget):
-        xp = xp_of(rows)
-        if right is not None:
-            part = xp.matmul(rows, right)
-            if out is None:
-                out = xp.empty((m, right.shape[1]), dtype=part.dtype)
-            out[r0 : r0 + rows.shape[0]] = part
-        if left is not None or fuse:
-            term = xp.matmul(rows.T, part if fuse else left[r0 : r0 + rows.shape[0]])
-            if acc is None:
-                acc = term
-            else:
-                acc += term
-    return out, acc
+    def __call__(self, vectors: Any, transpose: bool = False) -> Any:
+        """``J vectors`` (vectors p x w) or, with ``transpose``, ``J^T vectors`` (m x w)."""
+        xp, w = xp_of(vectors), vectors.shape[1]
+        chunk = max(1, self.budget // (4 * vectors.itemsize * max(self.m, self.p)))
+        out = xp.empty((self.p if transpose else self.m, w), dtype=vectors.dtype)
+        with ad.enable_grad():
+            if transpose and self.pullback is None:
+                self.pullback = ad.vjp(self.outputs, self.theta)[1]
+            for lo in range(0, w, chunk):
+                hi = min(lo + chunk, w)
+                directions = Tensor(xp.ascontiguousarray(vectors[:, lo:hi].T))
+                if transpose:
+                    image = self.pullback(directions, batched=True)[0]
+                else:
+                    image = jvp_many(self.outputs, self.theta, directions)[1]
+                out[:, lo:hi] = image.data.T
+                self.bar.update(hi - lo)
+        return out
 
 
 def _refine(
@@ -331,28 +337,26 @@ def _refine(
     basis: Any,
     correct: Callable[[Any, Any], Any],
     show: bool,
-    **kw: Any,
+    budget: int,
 ) -> np.ndarray:
     """The singular values of T on span(basis) (descending, host), after one correction of the
     basis that removes, to first order, its components along eigenvectors of T^T T outside it:
     ``correct(basis, residual)`` solves G d = residual for d orthogonal to the basis (see
-    :func:`functional_dimension`).  T = J (``rows``) or J^T; 2 or 3 passes over J."""
-    xp = xp_of(basis)
-    n = X.shape[0]
-    bar = progress(n * (2 if rows else 3), "functional_dimension: refinement", "sample", show)
+    :func:`functional_dimension`).  T = J (``rows``) or J^T; three products with J or J^T
+    (:class:`_Products`), none holding J."""
+    xp, w = xp_of(basis), basis.shape[1]
+    bar = progress(3 * w, "functional_dimension: refinement", "direction", show)
     try:
-        if rows:
-            image, normal = _sweep(space, X, values, bar=bar, right=basis, fuse=True, **kw)
-        else:
-            image = _sweep(space, X, values, bar=bar, left=basis, **kw)[1]
-            normal = _sweep(space, X, values, bar=bar, right=image, **kw)[0]
+        product = _Products(space, X, values, budget, bar)
+        image = product(basis, transpose=not rows)  # T basis
+        normal = product(image, transpose=rows)  # T^T T basis, exact (not G basis)
         residual = normal - xp.matmul(basis, xp.matmul(basis.T, normal))
         basis = basis - correct(basis, residual)  # near-orthonormal: the step is small
-        image = _sweep(space, X, values, bar=bar, **({"right": basis} if rows else {"left": basis}), **kw)
+        image = product(basis, transpose=not rows)
     finally:
         bar.close()
     factor = xp.linalg.cholesky(xp.matmul(basis.T, basis))  # basis = Q factor^T (Cholesky-QR)
-    image = xp.matmul(image[0] if rows else image[1], xp.linalg.inv(factor.T))  # T Q
+    image = xp.matmul(image, xp.linalg.inv(factor.T))  # T Q
     return np.sort(host(xp.linalg.svd(image, compute_uv=False)))[::-1]
 
 
@@ -370,6 +374,18 @@ def _largest_eigenvalue(gram: Any) -> float:
         lambda q: xp.matmul(gram, q), start, min(k, 64), stop=converged, name="functional_dimension"
     )
     return float(run.ritz()[0][-1])
+
+
+def _tridiagonal_route(gram: Any) -> bool:
+    """Whether the spectrum goes through :class:`landscape._blocked.Tridiagonal` (NumPy arrays
+    with SciPy installed, float64, beyond one block) rather than ``eigh`` (CuPy, no SciPy)."""
+    if xp_of(gram) is not np or gram.dtype != np.float64 or gram.shape[0] <= _blocked.NB:
+        return False
+    try:
+        import scipy.linalg  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _stream_spectrum(
@@ -395,7 +411,12 @@ def _stream_spectrum(
         bar.close()
     check_finite("functional_dimension", f"the Gram matrix of J ({'J^T J' if rows else 'J J^T'})", gram)
     k, eps, xp = gram.shape[0], float(np.finfo(gram.dtype).eps), xp_of(gram)
-    if spectrum:
+    tridiagonal = spectrum and _tridiagonal_route(gram)
+    if tridiagonal:
+        tridiagonal = Tridiagonal(gram)  # in place of the Gram matrix
+        lam = tridiagonal.values()  # ascending
+        lam_max = lam[-1].item()
+    elif spectrum:
         lam, vectors = xp.linalg.eigh(gram)  # ascending
         del gram
         lam_max = lam[-1].item()
@@ -410,15 +431,24 @@ def _stream_spectrum(
         w = k if k <= _blocked.NB else int(xp.sum(lam < window).item())
         if w == 0:  # every sigma_i > sqrt(window), far above tol
             return sv, 0
-        scale = xp.zeros_like(lam)
-        scale[w:] = 1 / lam[w:]  # G^-1 outside the window
+        if tridiagonal:  # G = Q T Q^T: the window's vectors Q z, the correction in T's coordinates
+            tridiagonal.shift = shift
+            z = tridiagonal.vectors(w)
+            basis = tridiagonal.q(z.copy())
 
-        def correct(basis: Any, residual: Any) -> Any:
-            return xp.matmul(vectors, scale[:, None] * xp.matmul(vectors.T, residual))
+            def correct(basis: Any, residual: Any) -> Any:
+                rotated = tridiagonal.q(residual.copy(), transpose=True)
+                return tridiagonal.q(correction(tridiagonal, z, rotated, sweeps=4))
 
-        low = _refine(
-            space, X, values, rows, vectors[:, :w], correct, show, chunk_size=chunk_size, budget=budget
-        )
+        else:
+            scale = xp.zeros_like(lam)
+            scale[w:] = 1 / lam[w:]  # G^-1 outside the window
+            basis = vectors[:, :w]
+
+            def correct(basis: Any, residual: Any) -> Any:
+                return xp.matmul(vectors, scale[:, None] * xp.matmul(vectors.T, residual))
+
+        low = _refine(space, X, values, rows, basis, correct, show, budget)
         sv[k - w :] = low
         return np.sort(sv)[::-1], w
     chol = Cholesky(gram, shift)  # overwrites the Gram matrix
@@ -431,8 +461,7 @@ def _stream_spectrum(
         basis,
         lambda basis, residual: correction(chol, basis, residual),
         show,
-        chunk_size=chunk_size,
-        budget=budget,
+        budget,
     )
     if low.size == k:  # the block is R^k: the singular values of J itself
         return low, k
@@ -475,9 +504,14 @@ def functional_dimension(
     the singular values of T (V - d) on their span (passes 2-4).  Measured on a 180 x 74 matrix
     with 9 zero singular values (tol 2.2e-13): up to 3e-11 uncorrected, below 1e-15 corrected.
 
-    With ``spectrum=True`` (default) V comes from ``eigh(G)``, which also gives every other
-    value as sqrt(lambda_i) (relative error ~eps lambda_max / lambda_i), and d from G^-1
-    outside the window.  With ``spectrum=False`` no k x k eigen-decomposition is made (at k =
+    With ``spectrum=True`` (default) every other value is sqrt(lambda_i) (relative error ~eps
+    lambda_max / lambda_i): on NumPy with SciPy, G is reduced in place to a tridiagonal T = Q^T G Q
+    (``dsytrd``, most of ``eigh``'s cost for the eigenvalues alone), the eigenvalues are T's, V
+    is Q times the window's eigenvectors of T (MRRR, ``dstemr``), and d is solved in T's
+    coordinates (O(k) per column), so no k x k eigenvector matrix is made (it cost ``eigh`` twice
+    the time of the eigenvalues: 173 s of the 254 s at 1,000 digit images); elsewhere (CuPy, no
+    SciPy) V and d come from ``eigh(G)``, d from G^-1 outside the window.  With
+    ``spectrum=False`` no k x k eigen-decomposition is made (at k =
     25,720, G, eigh's copy and the eigenvectors are 5.3 GB each): G is factored in place (G +
     mu I = L L^T, blocked Cholesky, ``landscape._blocked``), V by subspace iteration on
     (G + mu I)^-1 from 32 columns, the block doubling while its largest Ritz value is below
@@ -485,9 +519,11 @@ def functional_dimension(
     above the block are not computed (NaN in ``singular_values``, all above the block's and
     counted in the rank; the block's are Ritz values, upper bounds, exact at the bottom).  When
     k <= 512 (one block, ``landscape._blocked.NB``) everything is recomputed: the values are
-    those of J.  Memory: k^2 dtype numbers (G, or its factor) plus, with ``spectrum``, eigh's
-    copy and the eigenvectors; a buffer of 8 ``memory_budget`` bytes of rows of T (when m < p,
-    one parameter tensor's m x p_g block of J); T V (max(m, p) x w).  J itself never exists.
+    those of J.  Memory: k^2 dtype numbers (G, its tridiagonal form or its factor) plus, through
+    ``eigh``, its copy and the eigenvectors; a buffer of 8 ``memory_budget`` bytes of rows of T
+    (when m < p, one parameter tensor's m x p_g block of J); T V (max(m, p) x w).  J itself never
+    exists: after the Gram pass, products with J and J^T are forward and reverse passes of the
+    model carrying a batch of directions (:class:`_Products`).
     ``memory_budget`` bounds the bytes of per-sample gradients alive at once; a tqdm bar
     (``progress_bar``) shows each pass that lasts more than 2 s.
 

@@ -117,13 +117,20 @@ def test_stream_keeps_the_spectrum_and_refines_only_small_values():
     assert np.all(b[svd.rank :] < svd.tol)
 
 
+@pytest.mark.parametrize("route", ["tridiagonal", "eigh"])
 @pytest.mark.parametrize("arch, n", [([5, 40, 3], 200), ([4, 60, 2], 100)])
-def test_stream_at_scale_refines_only_the_window(arch, n, monkeypatch):
+def test_stream_at_scale_refines_only_the_window(arch, n, route, monkeypatch):
     """Past one block (k > NB): the rank with or without the spectrum equals the dense SVD's; the
     rescaling null directions, ~1e-16 sigma_max, come back far below tol (the leakage of kept
-    directions into the window is corrected); spectrum=False gives the block's values (Ritz
-    values: upper bounds, exact at the bottom), NaN above them, and refuses a tol above the block."""
+    directions into the window is corrected), by either route to the spectrum (the tridiagonal
+    form with the window's vectors alone, or ``eigh`` where SciPy or NumPy arrays are missing);
+    spectrum=False gives the block's values (Ritz values: upper bounds, exact at the bottom), NaN
+    above them, and refuses a tol above the block."""
     monkeypatch.setattr(landscape._blocked, "NB", 8)
+    if route == "eigh":
+        monkeypatch.setattr(landscape.jacobian, "_tridiagonal_route", lambda gram: False)
+    else:
+        pytest.importorskip("scipy")
     model = nn.MLP(arch, generator=ad.random.Generator(3))
     X = ad.random.Generator(4).randn(n, arch[0])
     svd, full, _ = _ranks(model, X)
@@ -140,6 +147,30 @@ def test_stream_at_scale_refines_only_the_window(arch, n, monkeypatch):
         landscape.functional_dimension(
             model, X, method="stream", spectrum=False, tol=lean.singular_values[0] / 2
         )
+
+
+def test_tridiagonal_form_is_the_eigendecomposition(monkeypatch):
+    """G = Q T Q^T with Q from blocked Householder reflectors: every eigenvalue as eigvalsh gives
+    it, the window's eigenvectors (a cluster of 30 zero eigenvalues) orthonormal with residuals
+    at rounding level, Q orthogonal, and (T + shift I)^-1 solving G + shift I in Q's frame."""
+    pytest.importorskip("scipy")
+    monkeypatch.setattr(landscape._blocked, "NB", 8)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((70, 40)) @ rng.standard_normal((40, 90))
+    gram = a @ a.T  # 70 x 70, rank 40
+    exact = np.linalg.eigvalsh(gram)
+    tri = landscape._blocked.Tridiagonal(gram.copy())
+    values = tri.values()
+    assert np.max(np.abs(values - exact)) < 1e-13 * exact[-1]
+    vectors = tri.q(tri.vectors(30))
+    assert np.linalg.norm(vectors.T @ vectors - np.eye(30)) < 1e-12
+    assert np.linalg.norm(gram @ vectors - vectors * values[:30]) < 1e-13 * exact[-1]
+    x = rng.standard_normal((70, 3))
+    assert np.allclose(tri.q(tri.q(x.copy(), transpose=True)), x, atol=1e-13)
+    assert np.allclose(tri.q(tri.product(tri.q(x.copy(), transpose=True))), gram @ x, atol=1e-10 * exact[-1])
+    tri.shift = 1.0
+    solved = tri.q(tri.solve(tri.q(x.copy(), transpose=True)))
+    assert np.allclose((gram + np.eye(70)) @ solved, x, atol=1e-8)
 
 
 @pytest.mark.parametrize("arch, seed", [([4, 12, 3], 0), ([6, 20, 2], 1), ([10, 16, 16, 4], 0)])
