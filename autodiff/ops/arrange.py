@@ -203,7 +203,8 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     sections = indices_or_sections
     if isinstance(sections, int) and sections < 1:
         raise ValueError(
-            f"split: the number of sections must be at least 1, got {sections}; or give the indices where to cut"
+            f"split: the number of sections must be at least 1, got {sections}; "
+            "or give the indices where to cut"
         )
     if isinstance(sections, int) and n % sections:
         raise ValueError(f"split: axis of length {n} does not split into {sections} equal sections")
@@ -258,10 +259,9 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
     for i in index:
         if isinstance(i, Tensor):
             i = i.data
-        if isinstance(i, list) and not i:  # x[[]]: an empty list is an empty integer index (NumPy)
-            i = xp.zeros(0, dtype=np.int64)
         if isinstance(i, list) or (isinstance(i, np.ndarray) and x.device != "cpu"):
-            i = backend.asarray(i, device=x.device)
+            empty = isinstance(i, list) and not i  # x[[]]: an empty list is an empty integer index (NumPy)
+            i = backend.asarray(i, dtype="int64" if empty else None, device=x.device)
         if backend.is_array(i) or isinstance(i, np.ndarray):
             if i.dtype == bool:
                 entries.extend(xp.nonzero(i))
@@ -277,11 +277,8 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
     ellipses = [k for k, i in enumerate(entries) if i is Ellipsis]
     if len(ellipses) > 1:
         raise IndexError("getitem: an index can only have a single ellipsis ('...')")
-    if ellipses:
-        at = ellipses[0]
-        entries[at : at + 1] = [slice(None)] * (x.ndim - consumed)
-    else:
-        entries += [slice(None)] * (x.ndim - consumed)
+    at = ellipses[0] if ellipses else len(entries)  # the missing axes go where '...' is, else last
+    entries[at : at + len(ellipses)] = [slice(None)] * (x.ndim - consumed)
     for axis, i in enumerate(e for e in entries if e is not None):
         if _is_int(i) and not -x.shape[axis] <= i < x.shape[axis]:
             raise IndexError(f"getitem: index {i} is out of bounds for axis {axis} of size {x.shape[axis]}")

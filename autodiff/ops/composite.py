@@ -166,12 +166,10 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
     for b in (a_min, a_max):
         if not (b is None or isinstance(b, scalar | Tensor | np.ndarray) or backend.is_array(b)):
             raise TypeError(f"clip: bounds must be numbers, tensors or None, not {type(b).__name__}")
-    if a_min is not None:
-        a_min = as_tensor(a_min, like=x)
-        x = ew.where(x < a_min, a_min, x)
-    if a_max is not None:
-        a_max = as_tensor(a_max, like=x)
-        x = ew.where(x > a_max, a_max, x)
+    for bound, beyond in ((a_min, ew.less), (a_max, ew.greater)):
+        if bound is not None:
+            bound = as_tensor(bound, like=x)
+            x = ew.where(beyond(x, bound), bound, x)
     return x
 
 
@@ -264,13 +262,9 @@ def _canonical_spec(spec: str, operands: list[Tensor]) -> str:
             )
         if len(set(terms[k])) != len(terms[k]):
             raise ValueError(f"einsum: repeated index within the term '{t}' (diagonals) is not supported")
-    if "->" not in spec:
-        letters = "".join(terms)
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-        output = dots + "".join(c for c in output if c not in dots)
-    else:
-        output = output.replace("...", dots)
-    return ",".join(terms) + "->" + output
+    letters = "".join(terms)
+    implicit = dots + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in dots))
+    return ",".join(terms) + "->" + (output.replace("...", dots) if "->" in spec else implicit)
 
 
 def einsum(spec: str, *operands: Any) -> Tensor:

@@ -78,11 +78,8 @@ def pair(value: Any, name: str, what: str, minimum: int) -> tuple[int, int]:
 def conv_geometry(name: str, size: tuple, kernel_size: Any, stride: Any = 1, padding: Any = 0) -> tuple:
     """``(kernel, stride, padding, (oh, ow))`` as pairs, with ``oh = (H + 2 ph - kh) // sh + 1``;
     a clear error when the kernel does not fit in the padded input."""
-    kernel, step, margin = (
-        pair(kernel_size, name, "kernel_size", 1),
-        pair(stride, name, "stride", 1),
-        pair(padding, name, "padding", 0),
-    )
+    kernel, step = pair(kernel_size, name, "kernel_size", 1), pair(stride, name, "stride", 1)
+    margin = pair(padding, name, "padding", 0)
     padded = tuple(n + 2 * p for n, p in zip(size, margin, strict=True))
     if any(p < k for p, k in zip(padded, kernel, strict=True)):
         raise ValueError(

@@ -128,10 +128,8 @@ def _pad_forward(xp, x, pad_width):
 
 
 def _unpad(ns, g, out, x, pad_width):
-    return g[
-        (Ellipsis,)
-        + tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape, strict=True))
-    ]
+    inside = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape, strict=True))
+    return g[(Ellipsis,) + inside]
 
 
 pad = Primitive(
