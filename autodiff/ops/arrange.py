@@ -191,7 +191,6 @@ cat = concatenate  # PyTorch's name: ``ad.cat(tensors, dim=0)``
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    tensors = [as_tensor(t) for t in tensors]
     return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
 
 

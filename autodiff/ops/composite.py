@@ -208,11 +208,7 @@ def matmul(a: Any, b: Any) -> Tensor:
             raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast") from None
         return la.matmul(a, b)
     out = la.matmul(expand_dims(a, 0) if a.ndim == 1 else a, expand_dims(b, -1) if b.ndim == 1 else b)
-    if b.ndim == 1:
-        out = squeeze(out, -1)
-    if a.ndim == 1:
-        out = squeeze(out, -1 if b.ndim == 1 else -2)
-    return out
+    return squeeze(out, [-2] * (a.ndim == 1) + [-1] * (b.ndim == 1))  # the axes added to 1-D operands
 
 
 def dot(a: Any, b: Any) -> Tensor:

@@ -2,8 +2,7 @@
 
 The public wrappers (in :mod:`autodiff.ops.composite`) turn ``axis`` into a tuple of *negative*
 axes, so that every rule below also works when cotangents and tangents carry extra leading
-(batch) axes.  ``expand`` is the adjoint of summing: it puts the reduced axes back and
-broadcasts.  Ties in max/min split the gradient evenly among the maximal entries.
+(batch) axes.
 """
 
 from __future__ import annotations

@@ -60,9 +60,8 @@ def indexed_ndim(index: tuple) -> int:
     """Number of axes of ``x[index]`` for a canonical index, one entry per axis of x plus Nones
     (see ``ops.arrange.getitem``): slices and Nones each give one axis, integers none, and the
     group of integer arrays (with the integers among them) the axes of their broadcast shape."""
-    arrays = [i for i in index if hasattr(i, "ndim")]
     basic = sum(1 for i in index if i is None or isinstance(i, slice))
-    return basic + (max(a.ndim for a in arrays) if arrays else 0)
+    return basic + max((i.ndim for i in index if hasattr(i, "ndim")), default=0)
 
 
 def _scatter_add_forward(xp, g, index, shape):
@@ -79,8 +78,7 @@ def _scatter_add_forward(xp, g, index, shape):
 
 def _indexed_shape(x, index: tuple) -> tuple:
     """The trailing axes of x that ``index`` refers to (leading axes, if any, are batch axes)."""
-    consumed = sum(1 for i in index if i is not None)
-    return tuple(x.shape[len(x.shape) - consumed :])
+    return tuple(x.shape[x.ndim - sum(1 for i in index if i is not None) :])
 
 
 getitem = Primitive(
