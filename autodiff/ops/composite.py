@@ -95,8 +95,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     x = as_tensor(x)
     axes = normalize_axes("mean", axis, x.ndim)
-    count = math.prod(x.shape[a] for a in axes)
-    return sum(x, axes, keepdims) / count
+    return sum(x, axes, keepdims) / math.prod(x.shape[a] for a in axes)
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:

@@ -114,8 +114,7 @@ def fold(cols: Any, output_size: Any, kernel_size: Any, stride: Any = 1, padding
             f"fold: columns of shape {cols.shape} do not match kernel {kernel}, stride {step}, padding "
             f"{(ph, pw)} and output size {size}: expected (..., C * {patch}, {oh * ow})"
         )
-    channels = cols.shape[-2] // patch
-    blocks = reshape(cols, cols.shape[:-2] + (channels,) + kernel + (oh, ow))
+    blocks = reshape(cols, cols.shape[:-2] + (cols.shape[-2] // patch,) + kernel + (oh, ow))
     padded = (size[0] + 2 * ph, size[1] + 2 * pw)
     image = col2im(blocks, kernel=kernel, stride=step, size=padded)
     return image[..., ph : ph + size[0], pw : pw + size[1]]

@@ -4,8 +4,7 @@ The Jacobian of an elementwise map is diagonal, so ``(df/dx)^T g`` and ``(df/dx)
 same formula ``f'(x) * g``: each rule below serves as VJP and JVP alike (the engine sums
 cotangents over broadcast axes and pads tangents with unit axes).  Each rule is the partial
 derivative written with tensor operations, ``ns`` being the array namespace (see
-:mod:`autodiff.graph`).  Conventions at kinks: relu'(0) = 0, |x|'(0) = 0, ties of
-maximum/minimum split the gradient evenly, NaN arguments of maximum/minimum get it whole.
+:mod:`autodiff.graph`).  Conventions at kinks: relu'(0) = 0, |x|'(0) = 0, maximum/minimum as in ``_extremum``.
 """
 
 from __future__ import annotations
