@@ -50,15 +50,14 @@ def _normalized(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
     if not _is_int(axis) and not (isinstance(axis, Sequence) and builtins.all(_is_int(a) for a in axis)):
         raise TypeError(f"{name}: axis must be an int, a tuple of ints or None, not {axis!r}")
     axes = (axis,) if _is_int(axis) else tuple(axis)
-    result = []
     for a in axes:
         if not -ndim <= a < ndim:
             hint = " (a 0-d tensor has no axes: use axis=None)" if ndim == 0 else ""
             raise ValueError(f"{name}: axis {a!r} is out of range for a tensor with {ndim} axes{hint}")
-        result.append(a - ndim if a >= 0 else a)
+    result = sorted(a - ndim if a >= 0 else a for a in axes)
     if len(set(result)) != len(result):
         raise ValueError(f"{name}: repeated axis in {axis!r}")
-    return tuple(sorted(result))
+    return tuple(result)
 
 
 def one_axis(name: str, axis: int, ndim: int) -> int:

@@ -84,8 +84,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     axes = normalize_axes("prod", axis, x.ndim)
     rest = [a for a in range(-x.ndim, 0) if a not in axes]
     moved = transpose(x, [a + x.ndim for a in rest + list(axes)])
-    kept = tuple(x.shape[a] for a in rest)
-    merged = reshape(moved, kept + (math.prod(x.shape[a] for a in axes),))
+    merged = reshape(moved, tuple(x.shape[a] for a in rest) + (math.prod(x.shape[a] for a in axes),))
     result = rd.prod(merged, axis=-1, keepdims=False)
     if keepdims:
         result = reshape(result, tuple(1 if a - x.ndim in axes else n for a, n in enumerate(x.shape)))
@@ -242,12 +241,11 @@ def _canonical_spec(spec: str, operands: list[Tensor]) -> str:
     terms = inputs.split(",")
     if len(terms) != len(operands):
         raise ValueError(f"einsum: '{spec}' names {len(terms)} operands, got {len(operands)}")
-    unused = [c for c in string.ascii_letters if c not in spec]
     width = builtins.max(
         (o.ndim - len(t.replace("...", "")) for t, o in zip(terms, operands, strict=True) if "..." in t),
         default=0,
     )
-    dots = "".join(unused[:width])
+    dots = "".join([c for c in string.ascii_letters if c not in spec][:width])  # letters for '...'
     for k, (t, o) in enumerate(zip(terms, operands, strict=True)):
         n = o.ndim - len(t.replace("...", ""))
         terms[k] = t.replace("...", dots[width - n :]) if "..." in t else t

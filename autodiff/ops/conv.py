@@ -52,16 +52,14 @@ im2col = Primitive(
     "im2col",
     _im2col_forward,
     (lambda ns, g, out, x, kernel, stride: ns.col2im(g, kernel=kernel, stride=stride, size=x.shape[-2:]),),
-    sum_of(lambda ns, t, out, x, kernel, stride: ns.im2col(t, kernel=kernel, stride=stride)),
+    sum_of(lambda ns, t, out, x, **params: ns.im2col(t, **params)),  # linear: the JVP is im2col itself
     batch=leading_axes,
 )
 col2im = Primitive(
     "col2im",
     _col2im_forward,
     (lambda ns, g, out, cols, kernel, stride, size: ns.im2col(g, kernel=kernel, stride=stride),),
-    sum_of(
-        lambda ns, t, out, cols, kernel, stride, size: ns.col2im(t, kernel=kernel, stride=stride, size=size)
-    ),
+    sum_of(lambda ns, t, out, cols, **params: ns.col2im(t, **params)),
     batch=leading_axes,
 )
 

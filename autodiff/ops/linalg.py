@@ -51,15 +51,10 @@ matmul = Primitive(
 )
 
 
-def _split(spec: str) -> tuple[list[str], str]:
-    inputs, output = spec.split("->")
-    return inputs.split(","), output
-
-
 def _einsum_vjp(ns, g, out, *xs, spec, position):
     """d/d x_k of einsum: contract the cotangent with every other operand into x_k's indices.
     Indices summed over x_k alone appear nowhere else: they come back by broadcasting."""
-    inputs, output = _split(spec)
+    *inputs, output = spec.replace("->", ",").split(",")  # 'ab,bc->ac': ['ab', 'bc'], 'ac'
     target = inputs[position]
     others = [s for i, s in enumerate(inputs) if i != position]
     present = "".join(c for c in target if c in output or any(c in s for s in others))
@@ -74,7 +69,7 @@ def _einsum_vjp(ns, g, out, *xs, spec, position):
 
 
 def _einsum_jvp(ns, tangents, out, *xs, spec):
-    inputs, output = _split(spec)
+    *inputs, output = spec.replace("->", ",").split(",")
     total = None
     for k, t in enumerate(tangents):
         if t is None:
