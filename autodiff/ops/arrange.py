@@ -304,9 +304,7 @@ def getitem(x: Any, index: Any) -> Tensor:
     if type(index) is slice and x.ndim:  # x[a:b], the common case, needs no canonical form
         return sh.getitem(x, index=(index,) + (slice(None),) * (x.ndim - 1))
     index, perm = canonical_index(x, index)
-    if perm is not None:
-        x = transpose(x, perm)
-    return sh.getitem(x, index=index)
+    return sh.getitem(x if perm is None else transpose(x, perm), index=index)
 
 
 def setitem(x: Any, index: Any, values: Any) -> Tensor:

@@ -17,15 +17,7 @@ from autodiff import backend
 from autodiff.ops import elementwise as ew
 from autodiff.ops import linalg as la
 from autodiff.ops import reduce as rd
-from autodiff.ops.arrange import (
-    as_tensor,
-    expand_dims,
-    normalize_axes,
-    one_axis,
-    reshape,
-    squeeze,
-    transpose,
-)
+from autodiff.ops.arrange import as_tensor, expand_dims, normalize_axes, one_axis, reshape, squeeze, transpose
 from autodiff.tensor import Tensor
 
 
@@ -161,13 +153,12 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
     scalar = int | float | np.integer | np.floating
     if builtins.all(b is None or isinstance(b, scalar) for b in (a_min, a_max)):
         return ew.clip(x, lo=a_min, hi=a_max)
-    for b in (a_min, a_max):
-        if not (b is None or isinstance(b, scalar | Tensor | np.ndarray) or backend.is_array(b)):
-            raise TypeError(f"clip: bounds must be numbers, tensors or None, not {type(b).__name__}")
     for bound, beyond in ((a_min, ew.less), (a_max, ew.greater)):
-        if bound is not None:
+        if isinstance(bound, scalar | Tensor | np.ndarray) or backend.is_array(bound):
             bound = as_tensor(bound, like=x)
             x = ew.where(beyond(x, bound), bound, x)
+        elif bound is not None:
+            raise TypeError(f"clip: bounds must be numbers, tensors or None, not {type(bound).__name__}")
     return x
 
 

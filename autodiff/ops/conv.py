@@ -113,6 +113,5 @@ def fold(cols: Any, output_size: Any, kernel_size: Any, stride: Any = 1, padding
             f"{(ph, pw)} and output size {size}: expected (..., C * {patch}, {oh * ow})"
         )
     blocks = reshape(cols, cols.shape[:-2] + (cols.shape[-2] // patch,) + kernel + (oh, ow))
-    padded = (size[0] + 2 * ph, size[1] + 2 * pw)
-    image = col2im(blocks, kernel=kernel, stride=step, size=padded)
+    image = col2im(blocks, kernel=kernel, stride=step, size=(size[0] + 2 * ph, size[1] + 2 * pw))
     return image[..., ph : ph + size[0], pw : pw + size[1]]

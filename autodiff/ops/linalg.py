@@ -62,9 +62,8 @@ def _einsum_vjp(ns, g, out, *xs, spec, position):
     grad = ns.einsum(",".join(["..." + output, *others]) + "->..." + present, *operands)
     if present != target:
         batch = lead(g, out.ndim)
-        sizes = dict(zip(target, xs[position].shape, strict=True))
-        grad = ns.reshape(grad, batch + tuple(sizes[c] if c in present else 1 for c in target))
-        grad = ns.broadcast_to(grad, batch + tuple(xs[position].shape))
+        kept = tuple(n if c in present else 1 for c, n in zip(target, xs[position].shape, strict=True))
+        grad = ns.broadcast_to(ns.reshape(grad, batch + kept), batch + tuple(xs[position].shape))
     return grad
 
 

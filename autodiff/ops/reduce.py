@@ -29,10 +29,9 @@ def expand(ns, g, out, x, axis, keepdims):
 
 
 def reduction(name: str, weight=None, forward=None) -> Primitive:
-    """A reduction over ``axis``, by NumPy's function ``name`` unless ``forward`` is given, whose
-    derivative is ``weight(ns, out, x, axis, keepdims) = d out / d x`` entrywise: VJP
-    ``expand(g) * weight``, JVP ``sum(t * weight)``.  Without ``weight``: no derivative (indices,
-    booleans)."""
+    """A reduction over ``axis`` (NumPy's function ``name`` unless ``forward`` is given) with derivative
+    ``weight(ns, out, x, axis, keepdims) = d out / d x`` entrywise: VJP ``expand(g) * weight``, JVP
+    ``sum(t * weight)``; without ``weight``, no derivative (indices, booleans)."""
 
     def numpy_reduction(xp, x, axis, keepdims):
         return getattr(xp, name)(x, axis=axis, keepdims=keepdims)

@@ -57,7 +57,7 @@ broadcast_to = Primitive(
 
 # ------------------------------------------------------------------------- indexing
 def _scatter_add_forward(xp, g, index, shape):
-    """zeros(shape) with ``g`` added at ``index`` (repeated indices accumulate)."""
+    """zeros(shape) with ``g`` added at ``index``, on the trailing axes (repeated indices accumulate)."""
     z = xp.zeros(shape, dtype=g.dtype)
     where = (Ellipsis,) + index
     if any(hasattr(i, "ndim") for i in index):
@@ -74,7 +74,6 @@ getitem = Primitive(
     sum_of(lambda ns, t, out, x, index: t[(Ellipsis,) + index]),
     batch=leading_axes,
 )
-# ``shape`` is the whole result's: the index refers to its trailing axes.
 scatter_add = Primitive(
     "scatter_add",
     _scatter_add_forward,
@@ -108,10 +107,6 @@ concatenate = Primitive(
 )
 
 
-def _pad_forward(xp, x, pad_width):
-    return xp.pad(x, ((0, 0),) * (x.ndim - len(pad_width)) + pad_width)
-
-
 def _unpad(ns, g, out, x, pad_width):
     inside = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape, strict=True))
     return g[(Ellipsis,) + inside]
@@ -119,7 +114,7 @@ def _unpad(ns, g, out, x, pad_width):
 
 pad = Primitive(
     "pad",
-    _pad_forward,
+    lambda xp, x, pad_width: xp.pad(x, ((0, 0),) * (x.ndim - len(pad_width)) + pad_width),
     (_unpad,),
     sum_of(lambda ns, t, out, x, pad_width: ns.pad(t, ((0, 0),) * (t.ndim - x.ndim) + pad_width)),
     batch=leading_axes,
