@@ -38,9 +38,8 @@ tanh = elementwise("tanh", lambda xp, x: xp.tanh(x), lambda ns, g, out, x: g * (
 
 
 def _sigmoid_forward(xp, x):
-    """sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0, with e = e^-|x|:
-    relative accuracy on both tails, where (1 + tanh(x/2)) / 2 cancels and 1 / (1 + e^-x)
-    overflows."""
+    """sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0, with e = e^-|x|: relative
+    accuracy on both tails, where (1 + tanh(x/2)) / 2 cancels and 1 / (1 + e^-x) overflows."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1, e) / (1 + e)
 
@@ -104,9 +103,8 @@ power = elementwise(
 
 
 def _extremum(name: str, worse) -> Primitive:
-    """maximum (``worse`` is <) or minimum (>).  Ties split the gradient evenly; where an argument
-    is NaN (so is the result), each argument gets it whole, as in PyTorch: only a strictly worse
-    argument gets none."""
+    """maximum (``worse`` is <) or minimum (>).  Ties split the gradient evenly; where an argument is NaN
+    (so is the result), each argument gets it whole, as in PyTorch: only a strictly worse one gets none."""
     return elementwise(
         name,
         lambda xp, x, y: getattr(xp, name)(x, y),
