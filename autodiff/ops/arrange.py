@@ -214,11 +214,11 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
 
 def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
     """NumPy's forms of ``pad_width``: n, (n,), (before, after), or one pair per axis."""
-    try:
-        pairs = np.broadcast_to(np.asarray(pad_width), (ndim, 2))  # NumPy's own reading of pad_width
-    except ValueError:
-        pairs = None
-    if pairs is None or pairs.dtype.kind not in "iu" or (pairs < 0).any():
+    widths = [pad_width] if isinstance(pad_width, int) else list(pad_width)
+    if len(widths) in (1, 2) and builtins.all(isinstance(w, int) for w in widths):  # the same for every axis
+        widths = [(widths[0], widths[-1])] * ndim
+    pairs = [(w, w) if isinstance(w, int) else tuple(w) for w in widths]
+    if len(pairs) != ndim or builtins.any(len(p) != 2 or p[0] < 0 or p[1] < 0 for p in pairs):
         raise ValueError(f"pad: pad_width {pad_width!r} is not valid for a tensor with {ndim} axes")
     return tuple((int(b), int(a)) for b, a in pairs)
 
