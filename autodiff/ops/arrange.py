@@ -50,15 +50,14 @@ def _normalized(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
     if not _is_int(axis) and not (isinstance(axis, Sequence) and builtins.all(_is_int(a) for a in axis)):
         raise TypeError(f"{name}: axis must be an int, a tuple of ints or None, not {axis!r}")
     axes = (axis,) if _is_int(axis) else tuple(axis)
-    result = []
     for a in axes:
         if not -ndim <= a < ndim:
             hint = " (a 0-d tensor has no axes: use axis=None)" if ndim == 0 else ""
             raise ValueError(f"{name}: axis {a!r} is out of range for a tensor with {ndim} axes{hint}")
-        result.append(a - ndim if a >= 0 else a)
+    result = sorted(a - ndim if a >= 0 else a for a in axes)
     if len(set(result)) != len(result):
         raise ValueError(f"{name}: repeated axis in {axis!r}")
-    return tuple(sorted(result))
+    return tuple(result)
 
 
 def one_axis(name: str, axis: int, ndim: int) -> int:
@@ -82,12 +81,9 @@ def reshape(x: Any, *shape: Any) -> Tensor:
     shape = shape_tuple(shape, "reshape")
     if shape.count(-1) > 1:
         raise ValueError(f"reshape: only one -1 allowed in {shape}")
-    if -1 in shape:
-        known = math.prod(n for n in shape if n != -1)
-        if known == 0 or x.size % known:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {shape}")
+    if -1 in shape and (known := math.prod(n for n in shape if n != -1)) and x.size % known == 0:
         shape = tuple(x.size // known if n == -1 else n for n in shape)
-    if math.prod(shape) != x.size:
+    if -1 in shape or math.prod(shape) != x.size:
         raise ValueError(
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}"
         )
@@ -134,8 +130,7 @@ def expand_dims(x: Any, axis: Any) -> Tensor:
     return reshape(x, tuple(1 if i in positions else next(dims) for i in range(ndim)))
 
 
-def unsqueeze(x: Any, dim: int) -> Tensor:
-    return expand_dims(x, dim)
+unsqueeze = expand_dims  # PyTorch's name: ``ad.unsqueeze(x, dim)``
 
 
 def squeeze(x: Any, axis: Any = None) -> Tensor:
@@ -164,10 +159,10 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
     if shape == x.shape:
         return x
     try:
-        np.broadcast_shapes(x.shape, shape)
+        fits = len(shape) >= x.ndim and np.broadcast_shapes(x.shape, shape) == shape
     except ValueError:
-        raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {x.shape} to {shape}") from None
-    if len(shape) < x.ndim or np.broadcast_shapes(x.shape, shape) != shape:
+        fits = False
+    if not fits:
         raise ValueError(f"broadcast_to: cannot broadcast a tensor of shape {x.shape} to {shape}")
     return sh.broadcast_to(x, shape=shape)
 
@@ -184,12 +179,10 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         raise ValueError("concatenate: need at least one tensor")
     ndim = tensors[0].ndim
     a = one_axis("concatenate", axis, builtins.max(ndim, 1))
-    for t in tensors:
-        if t.ndim != ndim or builtins.any(
-            n != m for i, (n, m) in enumerate(zip(t.shape, tensors[0].shape, strict=True)) if i != a + ndim
-        ):
-            shapes = ", ".join(str(u.shape) for u in tensors)
-            raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}")
+    k = a + ndim
+    if len({(t.ndim, t.shape[:k] + t.shape[k + 1 :]) for t in tensors}) > 1:
+        shapes = ", ".join(str(t.shape) for t in tensors)
+        raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}")
     return tensors[0] if len(tensors) == 1 else sh.concatenate(*tensors, axis=a)
 
 
@@ -197,7 +190,6 @@ cat = concatenate  # PyTorch's name: ``ad.cat(tensors, dim=0)``
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    tensors = [as_tensor(t) for t in tensors]
     return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
 
 
@@ -206,20 +198,15 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     x = as_tensor(x)
     a = one_axis("split", axis, x.ndim) + x.ndim
     n = x.shape[a]
-    if isinstance(indices_or_sections, int):
-        if indices_or_sections < 1:
-            raise ValueError(
-                f"split: the number of sections must be at least 1, got {indices_or_sections}; "
-                "or give the indices where to cut"
-            )
-        if n % indices_or_sections:
-            raise ValueError(
-                f"split: axis of length {n} does not split into {indices_or_sections} equal sections"
-            )
-        step = n // indices_or_sections
-        cuts = list(range(step, n, step))
-    else:
-        cuts = list(indices_or_sections)
+    sections = indices_or_sections
+    if isinstance(sections, int) and sections < 1:
+        raise ValueError(
+            f"split: the number of sections must be at least 1, got {sections}; "
+            "or give the indices where to cut"
+        )
+    if isinstance(sections, int) and n % sections:
+        raise ValueError(f"split: axis of length {n} does not split into {sections} equal sections")
+    cuts = [n // sections * k for k in range(1, sections)] if isinstance(sections, int) else list(sections)
     bounds = [0, *cuts, n]
     lead = (slice(None),) * a
     return [x[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -227,16 +214,10 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
 
 def _pad_widths(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
     """NumPy's forms of ``pad_width``: n, (n,), (before, after), or one pair per axis."""
-    if isinstance(pad_width, int):
-        pairs = [(pad_width, pad_width)] * ndim
-    else:
-        pad_width = list(pad_width)
-        if len(pad_width) == 1 and isinstance(pad_width[0], int):
-            pairs = [(pad_width[0], pad_width[0])] * ndim
-        elif len(pad_width) == 2 and builtins.all(isinstance(w, int) for w in pad_width):
-            pairs = [tuple(pad_width)] * ndim
-        else:
-            pairs = [tuple(w) if not isinstance(w, int) else (w, w) for w in pad_width]
+    widths = [pad_width] if isinstance(pad_width, int) else list(pad_width)
+    if len(widths) in (1, 2) and builtins.all(isinstance(w, int) for w in widths):  # the same for every axis
+        widths = [(widths[0], widths[-1])] * ndim
+    pairs = [(w, w) if isinstance(w, int) else tuple(w) for w in widths]
     if len(pairs) != ndim or builtins.any(len(p) != 2 or p[0] < 0 or p[1] < 0 for p in pairs):
         raise ValueError(f"pad: pad_width {pad_width!r} is not valid for a tensor with {ndim} axes")
     return tuple((int(b), int(a)) for b, a in pairs)
@@ -276,10 +257,9 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
     for i in index:
         if isinstance(i, Tensor):
             i = i.data
-        if isinstance(i, list) and not i:  # x[[]]: an empty list is an empty integer index (NumPy)
-            i = xp.zeros(0, dtype=np.int64)
         if isinstance(i, list) or (isinstance(i, np.ndarray) and x.device != "cpu"):
-            i = backend.asarray(i, device=x.device)
+            empty = isinstance(i, list) and not i  # x[[]]: an empty list is an empty integer index (NumPy)
+            i = backend.asarray(i, dtype="int64" if empty else None, device=x.device)
         if backend.is_array(i) or isinstance(i, np.ndarray):
             if i.dtype == bool:
                 entries.extend(xp.nonzero(i))
@@ -295,25 +275,16 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
     ellipses = [k for k, i in enumerate(entries) if i is Ellipsis]
     if len(ellipses) > 1:
         raise IndexError("getitem: an index can only have a single ellipsis ('...')")
-    if ellipses:
-        at = ellipses[0]
-        entries[at : at + 1] = [slice(None)] * (x.ndim - consumed)
-    else:
-        entries += [slice(None)] * (x.ndim - consumed)
+    at = ellipses[0] if ellipses else len(entries)  # the missing axes go where '...' is, else last
+    entries[at : at + len(ellipses)] = [slice(None)] * (x.ndim - consumed)
     for axis, i in enumerate(e for e in entries if e is not None):
         if _is_int(i) and not -x.shape[axis] <= i < x.shape[axis]:
             raise IndexError(f"getitem: index {i} is out of bounds for axis {axis} of size {x.shape[axis]}")
-    arrays = [k for k, i in enumerate(entries) if hasattr(i, "ndim")]
-    if not arrays:
-        return tuple(entries), None
     advanced = [k for k, i in enumerate(entries) if hasattr(i, "ndim") or _is_int(i)]
-    if advanced == list(range(advanced[0], advanced[-1] + 1)):
+    arrays = builtins.any(hasattr(entries[k], "ndim") for k in advanced)
+    if not arrays or advanced == list(range(advanced[0], advanced[-1] + 1)):
         return tuple(entries), None
-    axis_of, axis = {}, 0
-    for k, i in enumerate(entries):
-        if i is not None:
-            axis_of[k] = axis
-            axis += 1
+    axis_of = {k: axis for axis, k in enumerate(k for k, i in enumerate(entries) if i is not None)}
     rest = [k for k in range(len(entries)) if k not in advanced]
     perm = tuple(axis_of[k] for k in advanced) + tuple(axis_of[k] for k in rest if k in axis_of)
     return tuple(entries[k] for k in advanced + rest), perm
@@ -333,9 +304,7 @@ def getitem(x: Any, index: Any) -> Tensor:
     if type(index) is slice and x.ndim:  # x[a:b], the common case, needs no canonical form
         return sh.getitem(x, index=(index,) + (slice(None),) * (x.ndim - 1))
     index, perm = canonical_index(x, index)
-    if perm is not None:
-        x = transpose(x, perm)
-    return sh.getitem(x, index=index)
+    return sh.getitem(x if perm is None else transpose(x, perm), index=index)
 
 
 def setitem(x: Any, index: Any, values: Any) -> Tensor:

@@ -17,15 +17,7 @@ from autodiff import backend
 from autodiff.ops import elementwise as ew
 from autodiff.ops import linalg as la
 from autodiff.ops import reduce as rd
-from autodiff.ops.arrange import (
-    as_tensor,
-    expand_dims,
-    normalize_axes,
-    one_axis,
-    reshape,
-    squeeze,
-    transpose,
-)
+from autodiff.ops.arrange import as_tensor, expand_dims, normalize_axes, one_axis, reshape, squeeze, transpose
 from autodiff.tensor import Tensor
 
 
@@ -84,8 +76,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     axes = normalize_axes("prod", axis, x.ndim)
     rest = [a for a in range(-x.ndim, 0) if a not in axes]
     moved = transpose(x, [a + x.ndim for a in rest + list(axes)])
-    kept = tuple(x.shape[a] for a in rest)
-    merged = reshape(moved, kept + (math.prod(x.shape[a] for a in axes),))
+    merged = reshape(moved, tuple(x.shape[a] for a in rest) + (math.prod(x.shape[a] for a in axes),))
     result = rd.prod(merged, axis=-1, keepdims=False)
     if keepdims:
         result = reshape(result, tuple(1 if a - x.ndim in axes else n for a, n in enumerate(x.shape)))
@@ -95,8 +86,7 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     x = as_tensor(x)
     axes = normalize_axes("mean", axis, x.ndim)
-    count = math.prod(x.shape[a] for a in axes)
-    return sum(x, axes, keepdims) / count
+    return sum(x, axes, keepdims) / math.prod(x.shape[a] for a in axes)
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -163,15 +153,12 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
     scalar = int | float | np.integer | np.floating
     if builtins.all(b is None or isinstance(b, scalar) for b in (a_min, a_max)):
         return ew.clip(x, lo=a_min, hi=a_max)
-    for b in (a_min, a_max):
-        if not (b is None or isinstance(b, scalar | Tensor | np.ndarray) or backend.is_array(b)):
-            raise TypeError(f"clip: bounds must be numbers, tensors or None, not {type(b).__name__}")
-    if a_min is not None:
-        a_min = as_tensor(a_min, like=x)
-        x = ew.where(x < a_min, a_min, x)
-    if a_max is not None:
-        a_max = as_tensor(a_max, like=x)
-        x = ew.where(x > a_max, a_max, x)
+    for bound, beyond in ((a_min, ew.less), (a_max, ew.greater)):
+        if isinstance(bound, scalar | Tensor | np.ndarray) or backend.is_array(bound):
+            bound = as_tensor(bound, like=x)
+            x = ew.where(beyond(x, bound), bound, x)
+        elif bound is not None:
+            raise TypeError(f"clip: bounds must be numbers, tensors or None, not {type(bound).__name__}")
     return x
 
 
@@ -210,11 +197,7 @@ def matmul(a: Any, b: Any) -> Tensor:
             raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast") from None
         return la.matmul(a, b)
     out = la.matmul(expand_dims(a, 0) if a.ndim == 1 else a, expand_dims(b, -1) if b.ndim == 1 else b)
-    if b.ndim == 1:
-        out = squeeze(out, -1)
-    if a.ndim == 1:
-        out = squeeze(out, -1 if b.ndim == 1 else -2)
-    return out
+    return squeeze(out, [-2] * (a.ndim == 1) + [-1] * (b.ndim == 1))  # the axes added to 1-D operands
 
 
 def dot(a: Any, b: Any) -> Tensor:
@@ -249,12 +232,11 @@ def _canonical_spec(spec: str, operands: list[Tensor]) -> str:
     terms = inputs.split(",")
     if len(terms) != len(operands):
         raise ValueError(f"einsum: '{spec}' names {len(terms)} operands, got {len(operands)}")
-    unused = [c for c in string.ascii_letters if c not in spec]
     width = builtins.max(
         (o.ndim - len(t.replace("...", "")) for t, o in zip(terms, operands, strict=True) if "..." in t),
         default=0,
     )
-    dots = "".join(unused[:width])
+    dots = "".join([c for c in string.ascii_letters if c not in spec][:width])  # letters for '...'
     for k, (t, o) in enumerate(zip(terms, operands, strict=True)):
         n = o.ndim - len(t.replace("...", ""))
         terms[k] = t.replace("...", dots[width - n :]) if "..." in t else t
@@ -264,13 +246,9 @@ def _canonical_spec(spec: str, operands: list[Tensor]) -> str:
             )
         if len(set(terms[k])) != len(terms[k]):
             raise ValueError(f"einsum: repeated index within the term '{t}' (diagonals) is not supported")
-    if "->" not in spec:
-        letters = "".join(terms)
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-        output = dots + "".join(c for c in output if c not in dots)
-    else:
-        output = output.replace("...", dots)
-    return ",".join(terms) + "->" + output
+    letters = "".join(terms)
+    implicit = dots + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in dots))
+    return ",".join(terms) + "->" + (output.replace("...", dots) if "->" in spec else implicit)
 
 
 def einsum(spec: str, *operands: Any) -> Tensor:

@@ -52,16 +52,14 @@ im2col = Primitive(
     "im2col",
     _im2col_forward,
     (lambda ns, g, out, x, kernel, stride: ns.col2im(g, kernel=kernel, stride=stride, size=x.shape[-2:]),),
-    sum_of(lambda ns, t, out, x, kernel, stride: ns.im2col(t, kernel=kernel, stride=stride)),
+    sum_of(lambda ns, t, out, x, **params: ns.im2col(t, **params)),  # linear: the JVP is im2col itself
     batch=leading_axes,
 )
 col2im = Primitive(
     "col2im",
     _col2im_forward,
     (lambda ns, g, out, cols, kernel, stride, size: ns.im2col(g, kernel=kernel, stride=stride),),
-    sum_of(
-        lambda ns, t, out, cols, kernel, stride, size: ns.col2im(t, kernel=kernel, stride=stride, size=size)
-    ),
+    sum_of(lambda ns, t, out, cols, **params: ns.col2im(t, **params)),
     batch=leading_axes,
 )
 
@@ -78,11 +76,8 @@ def pair(value: Any, name: str, what: str, minimum: int) -> tuple[int, int]:
 def conv_geometry(name: str, size: tuple, kernel_size: Any, stride: Any = 1, padding: Any = 0) -> tuple:
     """``(kernel, stride, padding, (oh, ow))`` as pairs, with ``oh = (H + 2 ph - kh) // sh + 1``;
     a clear error when the kernel does not fit in the padded input."""
-    kernel, step, margin = (
-        pair(kernel_size, name, "kernel_size", 1),
-        pair(stride, name, "stride", 1),
-        pair(padding, name, "padding", 0),
-    )
+    kernel, step = pair(kernel_size, name, "kernel_size", 1), pair(stride, name, "stride", 1)
+    margin = pair(padding, name, "padding", 0)
     padded = tuple(n + 2 * p for n, p in zip(size, margin, strict=True))
     if any(p < k for p, k in zip(padded, kernel, strict=True)):
         raise ValueError(
@@ -117,8 +112,6 @@ def fold(cols: Any, output_size: Any, kernel_size: Any, stride: Any = 1, padding
             f"fold: columns of shape {cols.shape} do not match kernel {kernel}, stride {step}, padding "
             f"{(ph, pw)} and output size {size}: expected (..., C * {patch}, {oh * ow})"
         )
-    channels = cols.shape[-2] // patch
-    blocks = reshape(cols, cols.shape[:-2] + (channels,) + kernel + (oh, ow))
-    padded = (size[0] + 2 * ph, size[1] + 2 * pw)
-    image = col2im(blocks, kernel=kernel, stride=step, size=padded)
+    blocks = reshape(cols, cols.shape[:-2] + (cols.shape[-2] // patch,) + kernel + (oh, ow))
+    image = col2im(blocks, kernel=kernel, stride=step, size=(size[0] + 2 * ph, size[1] + 2 * pw))
     return image[..., ph : ph + size[0], pw : pw + size[1]]

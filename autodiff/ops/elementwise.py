@@ -4,13 +4,13 @@ The Jacobian of an elementwise map is diagonal, so ``(df/dx)^T g`` and ``(df/dx)
 same formula ``f'(x) * g``: each rule below serves as VJP and JVP alike (the engine sums
 cotangents over broadcast axes and pads tangents with unit axes).  Each rule is the partial
 derivative written with tensor operations, ``ns`` being the array namespace (see
-:mod:`autodiff.graph`).  Conventions at kinks: relu'(0) = 0, |x|'(0) = 0, ties of
-maximum/minimum split the gradient evenly, NaN arguments of maximum/minimum get it whole.
+:mod:`autodiff.graph`).  Conventions at kinks: relu'(0) = 0, |x|'(0) = 0, maximum/minimum as in ``_extremum``.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 
 from autodiff.graph import Primitive, sum_of
 from autodiff.ops.batching import broadcasting, leading_axes
@@ -38,9 +38,8 @@ tanh = elementwise("tanh", lambda xp, x: xp.tanh(x), lambda ns, g, out, x: g * (
 
 
 def _sigmoid_forward(xp, x):
-    """sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0, with e = e^-|x|:
-    relative accuracy on both tails, where (1 + tanh(x/2)) / 2 cancels and 1 / (1 + e^-x)
-    overflows."""
+    """sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0, with e = e^-|x|: relative
+    accuracy on both tails, where (1 + tanh(x/2)) / 2 cancels and 1 / (1 + e^-x) overflows."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1, e) / (1 + e)
 
@@ -54,18 +53,10 @@ abs = elementwise("abs", lambda xp, x: xp.abs(x), lambda ns, g, out, x: g * ns.s
 sign = elementwise("sign", lambda xp, x: xp.sign(x), differentiable=False)
 
 
-def _clip_forward(xp, x, lo=None, hi=None):
-    return xp.clip(x, lo, hi)
-
-
-def _clip_partial(ns, g, out, x, lo=None, hi=None):
-    inside = (x >= lo) if lo is not None else None
-    if hi is not None:
-        inside = (x <= hi) if inside is None else inside & (x <= hi)
-    return g if inside is None else g * inside
-
-
-clip = elementwise("clip", _clip_forward, _clip_partial)
+# The gradient to x is 1 where clipping leaves x unchanged (inside, boundaries included), else 0.
+clip = elementwise(
+    "clip", lambda xp, x, lo, hi: xp.clip(x, lo, hi), lambda ns, g, out, x, lo, hi: g * (out == x)
+)
 
 # ------------------------------------------------------------------------- binary
 add = elementwise("add", lambda xp, x, y: x + y, lambda ns, g, out, x, y: g, lambda ns, g, out, x, y: g)
@@ -111,24 +102,19 @@ power = elementwise(
 )
 
 
-# Ties split the gradient evenly; where an argument is NaN (so is the result), each argument
-# gets the whole gradient, as in PyTorch: only a strictly smaller (larger) argument gets none.
-def _extremum_share(x, y, loses):
-    return ~loses - 0.5 * (x == y)
+def _extremum(name: str, worse) -> Primitive:
+    """maximum (``worse`` is <) or minimum (>).  Ties split the gradient evenly; where an argument is NaN
+    (so is the result), each argument gets it whole, as in PyTorch: only a strictly worse one gets none."""
+    return elementwise(
+        name,
+        lambda xp, x, y: getattr(xp, name)(x, y),
+        lambda ns, g, out, x, y: g * (~worse(x, y) - 0.5 * (x == y)),
+        lambda ns, g, out, x, y: g * (~worse(y, x) - 0.5 * (x == y)),
+    )
 
 
-maximum = elementwise(
-    "maximum",
-    lambda xp, x, y: xp.maximum(x, y),
-    lambda ns, g, out, x, y: g * _extremum_share(x, y, x < y),
-    lambda ns, g, out, x, y: g * _extremum_share(x, y, y < x),
-)
-minimum = elementwise(
-    "minimum",
-    lambda xp, x, y: xp.minimum(x, y),
-    lambda ns, g, out, x, y: g * _extremum_share(x, y, x > y),
-    lambda ns, g, out, x, y: g * _extremum_share(x, y, y > x),
-)
+maximum = _extremum("maximum", operator.lt)
+minimum = _extremum("minimum", operator.gt)
 where = elementwise(
     "where",
     lambda xp, c, x, y: xp.where(c, x, y),

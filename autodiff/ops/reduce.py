@@ -2,8 +2,7 @@
 
 The public wrappers (in :mod:`autodiff.ops.composite`) turn ``axis`` into a tuple of *negative*
 axes, so that every rule below also works when cotangents and tangents carry extra leading
-(batch) axes.  ``expand`` is the adjoint of summing: it puts the reduced axes back and
-broadcasts.  Ties in max/min split the gradient evenly among the maximal entries.
+(batch) axes.
 """
 
 from __future__ import annotations
@@ -29,19 +28,30 @@ def expand(ns, g, out, x, axis, keepdims):
     return ns.broadcast_to(keep(ns, g, axis, keepdims), lead(g, out.ndim) + tuple(x.shape))
 
 
-def _sum_vjp(ns, g, out, x, axis, keepdims):
-    return expand(ns, g, out, x, axis, keepdims)
+def reduction(name: str, weight=None, forward=None) -> Primitive:
+    """A reduction over ``axis`` (NumPy's function ``name`` unless ``forward`` is given) with derivative
+    ``weight(ns, out, x, axis, keepdims) = d out / d x`` entrywise: VJP ``expand(g) * weight``, JVP
+    ``sum(t * weight)``; without ``weight``, no derivative (indices, booleans)."""
 
+    def numpy_reduction(xp, x, axis, keepdims):
+        return getattr(xp, name)(x, axis=axis, keepdims=keepdims)
 
-def _sum_jvp(ns, t, out, x, axis, keepdims):
-    return ns.sum(t, axis=axis, keepdims=keepdims)
+    def vjp(ns, g, out, x, axis, keepdims):
+        return expand(ns, g, out, x, axis, keepdims) * weight(ns, out, x, axis, keepdims)
+
+    def jvp(ns, t, out, x, axis, keepdims):
+        return ns.sum(t * weight(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims)
+
+    if weight is None:
+        return Primitive(name, forward or numpy_reduction, batch=leading_axes, differentiable=False)
+    return Primitive(name, forward or numpy_reduction, (vjp,), sum_of(jvp), batch=leading_axes)
 
 
 sum = Primitive(
     "sum",
     lambda xp, x, axis, keepdims: xp.sum(x, axis=axis, keepdims=keepdims),
-    (_sum_vjp,),
-    sum_of(_sum_jvp),
+    (expand,),
+    sum_of(lambda ns, t, out, x, axis, keepdims: ns.sum(t, axis=axis, keepdims=keepdims)),
     batch=leading_axes,
 )
 
@@ -52,21 +62,7 @@ def _argmax_share(ns, out, x, axis, keepdims):
     return hit / ns.sum(hit, axis=axis, keepdims=True)
 
 
-max = Primitive(
-    "max",
-    lambda xp, x, axis, keepdims: xp.max(x, axis=axis, keepdims=keepdims),
-    (
-        lambda ns, g, out, x, axis, keepdims: (
-            expand(ns, g, out, x, axis, keepdims) * _argmax_share(ns, out, x, axis, keepdims)
-        ),
-    ),
-    sum_of(
-        lambda ns, t, out, x, axis, keepdims: ns.sum(
-            t * _argmax_share(ns, out, x, axis, keepdims), axis=axis, keepdims=keepdims
-        ),
-    ),
-    batch=leading_axes,
-)
+max = reduction("max", _argmax_share)
 
 
 def _logsumexp_forward(xp, x, axis, keepdims):
@@ -95,79 +91,34 @@ def _softmax_vjp(ns, g, out, x, axis):
 # softmax(x) = d logsumexp(x) / dx: one primitive, so that the derivative of logsumexp is one
 # recorded operation (not the dozen of its inf-safe formula) when a backward pass is recorded.
 softmax = Primitive("softmax", _softmax_forward, (_softmax_vjp,), sum_of(_softmax_vjp), batch=leading_axes)
-logsumexp = Primitive(
-    "logsumexp",
-    _logsumexp_forward,
-    (lambda ns, g, out, x, axis, keepdims: expand(ns, g, out, x, axis, keepdims) * ns.softmax(x, axis=axis),),
-    sum_of(
-        lambda ns, t, out, x, axis, keepdims: ns.sum(
-            t * ns.softmax(x, axis=axis), axis=axis, keepdims=keepdims
-        )
-    ),
-    batch=leading_axes,
+logsumexp = reduction(
+    "logsumexp", lambda ns, out, x, axis, keepdims: ns.softmax(x, axis=axis), _logsumexp_forward
 )
 
 
-def _safe(ns, out, axis, keepdims):
-    """The norm with zeros replaced by ones, so that norm'(0) = 0 / 1 = 0."""
+def _unit(ns, out, x, axis, keepdims):
+    """d norm(x) / dx = x / norm(x), with norm'(0) = 0: zero norms are replaced by ones."""
     n = keep(ns, out, axis, keepdims)
-    return ns.where(n == 0, 1, n)
+    return x / ns.where(n == 0, 1, n)
 
 
-norm = Primitive(
-    "norm",
-    lambda xp, x, axis, keepdims: xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims)),
-    (
-        lambda ns, g, out, x, axis, keepdims: (
-            expand(ns, g, out, x, axis, keepdims) * (x / _safe(ns, out, axis, keepdims))
-        ),
-    ),
-    sum_of(
-        lambda ns, t, out, x, axis, keepdims: ns.sum(
-            t * (x / _safe(ns, out, axis, keepdims)), axis=axis, keepdims=keepdims
-        ),
-    ),
-    batch=leading_axes,
+norm = reduction(
+    "norm", _unit, lambda xp, x, axis, keepdims: xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
 )
 
 
-def _prod_of_others(ns, x):
+def _prod_of_others(ns, out, x, axis, keepdims):
     """d prod(x) / d x_i = prod_{j != i} x_j along the last axis, exact with zeros: the product
     over j of M[..., i, j] = x_j (i != j), 1 (i = j)."""
     n = x.shape[-1]
     return ns.prod(ns.where(ns.eye_like(x, n=n), 1, ns.expand_dims(x, -2)), axis=-1)
 
 
-def _prod_vjp(ns, g, out, x, axis, keepdims):
-    g = g if keepdims else ns.expand_dims(g, -1)
-    return g * _prod_of_others(ns, x)
-
-
-def _prod_jvp(ns, t, out, x, axis, keepdims):
-    return ns.sum(t * _prod_of_others(ns, x), axis=-1, keepdims=keepdims)
-
-
 # The product along the last axis (the public ``prod`` moves the reduced axes there first).
-prod = Primitive(
-    "prod",
-    lambda xp, x, axis=-1, keepdims=False: xp.prod(x, axis=axis, keepdims=keepdims),
-    (_prod_vjp,),
-    sum_of(_prod_jvp),
-    batch=leading_axes,
-)
+prod = reduction("prod", _prod_of_others)
 eye_like = Primitive(
     "eye_like", lambda xp, ref, n: xp.eye(n, dtype=bool), batch=unbatched_output, differentiable=False
 )
 
 
-def _no_derivative(name: str) -> Primitive:
-    """A reduction with a NumPy name and no derivative (indices, booleans)."""
-    return Primitive(
-        name,
-        lambda xp, x, axis, keepdims: getattr(xp, name)(x, axis=axis, keepdims=keepdims),
-        batch=leading_axes,
-        differentiable=False,
-    )
-
-
-argmax, argmin, any, all = (_no_derivative(name) for name in ("argmax", "argmin", "any", "all"))
+argmax, argmin, any, all = (reduction(name) for name in ("argmax", "argmin", "any", "all"))

@@ -56,19 +56,9 @@ broadcast_to = Primitive(
 
 
 # ------------------------------------------------------------------------- indexing
-def indexed_ndim(index: tuple) -> int:
-    """Number of axes of ``x[index]`` for a canonical index, one entry per axis of x plus Nones
-    (see ``ops.arrange.getitem``): slices and Nones each give one axis, integers none, and the
-    group of integer arrays (with the integers among them) the axes of their broadcast shape."""
-    arrays = [i for i in index if hasattr(i, "ndim")]
-    basic = sum(1 for i in index if i is None or isinstance(i, slice))
-    return basic + (max(a.ndim for a in arrays) if arrays else 0)
-
-
 def _scatter_add_forward(xp, g, index, shape):
-    """zeros(shape) with ``g`` added at ``index`` (repeated indices accumulate)."""
-    nb = g.ndim - indexed_ndim(index)
-    z = xp.zeros(tuple(g.shape[:nb]) + tuple(shape), dtype=g.dtype)
+    """zeros(shape) with ``g`` added at ``index``, on the trailing axes (repeated indices accumulate)."""
+    z = xp.zeros(shape, dtype=g.dtype)
     where = (Ellipsis,) + index
     if any(hasattr(i, "ndim") for i in index):
         xp.add.at(z, where, g)
@@ -77,16 +67,10 @@ def _scatter_add_forward(xp, g, index, shape):
     return z
 
 
-def _indexed_shape(x, index: tuple) -> tuple:
-    """The trailing axes of x that ``index`` refers to (leading axes, if any, are batch axes)."""
-    consumed = sum(1 for i in index if i is not None)
-    return tuple(x.shape[len(x.shape) - consumed :])
-
-
 getitem = Primitive(
     "getitem",
     lambda xp, x, index: x[(Ellipsis,) + index],
-    (lambda ns, g, out, x, index: ns.scatter_add(g, index=index, shape=_indexed_shape(x, index)),),
+    (lambda ns, g, out, x, index: ns.scatter_add(g, index=index, shape=lead(g, out.ndim) + tuple(x.shape)),),
     sum_of(lambda ns, t, out, x, index: t[(Ellipsis,) + index]),
     batch=leading_axes,
 )
@@ -94,8 +78,8 @@ scatter_add = Primitive(
     "scatter_add",
     _scatter_add_forward,
     (lambda ns, g, out, v, index, shape: g[(Ellipsis,) + index],),
-    sum_of(lambda ns, t, out, v, index, shape: ns.scatter_add(t, index=index, shape=shape)),
-    batch=leading_axes,
+    sum_of(lambda ns, t, out, v, index, shape: ns.scatter_add(t, index=index, shape=lead(t, v.ndim) + shape)),
+    batch=prepend_to("shape"),
 )
 
 
@@ -123,20 +107,14 @@ concatenate = Primitive(
 )
 
 
-def _pad_forward(xp, x, pad_width):
-    return xp.pad(x, ((0, 0),) * (x.ndim - len(pad_width)) + pad_width)
-
-
 def _unpad(ns, g, out, x, pad_width):
-    return g[
-        (Ellipsis,)
-        + tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape, strict=True))
-    ]
+    inside = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape, strict=True))
+    return g[(Ellipsis,) + inside]
 
 
 pad = Primitive(
     "pad",
-    _pad_forward,
+    lambda xp, x, pad_width: xp.pad(x, ((0, 0),) * (x.ndim - len(pad_width)) + pad_width),
     (_unpad,),
     sum_of(lambda ns, t, out, x, pad_width: ns.pad(t, ((0, 0),) * (t.ndim - x.ndim) + pad_width)),
     batch=leading_axes,
