@@ -65,6 +65,8 @@ SAME_AS_NUMPY = {
     "sort": (lambda lib, x: lib.sort(x, axis=0), (A,)),
     "sort_none": (lambda lib, x: lib.sort(x, axis=None), (A,)),
     "argsort": (lambda lib, x: lib.argsort(x, axis=-1), (A,)),
+    "argmax_keepdims": (lambda lib, x: lib.argmax(x, keepdims=True), (A,)),
+    "argmin_keepdims": (lambda lib, x: lib.argmin(x, axis=0, keepdims=True), (A,)),
     "partition_kth": (lambda lib, x: lib.partition(x, 2, axis=1)[:, 2], (A,)),
     "argpartition_kth": (lambda lib, x: lib.argpartition(x, 1, axis=0)[1], (A,)),
     "median": (lambda lib, x: lib.median(x), (A,)),

@@ -53,8 +53,9 @@ all = _reduction(rd.all, "all")
 def _arg_reduction(prim, name):
     def reduce(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
         x = as_tensor(x)
-        if axis is None:
-            return prim(reshape(x, (-1,)), axis=-1, keepdims=False)
+        if axis is None:  # the index into the flattened x, as NumPy's (keepdims: shape (1,) * ndim)
+            flat = prim(reshape(x, (-1,)), axis=-1, keepdims=False)
+            return reshape(flat, (1,) * x.ndim) if keepdims else flat
         return prim(x, axis=one_axis(name, axis, x.ndim), keepdims=keepdims)
 
     reduce.__name__ = name
