@@ -295,37 +295,52 @@ def _decision(sv: np.ndarray, rank: int, cut: float) -> tuple[float, tuple[int, 
 
 class _Products:
     """J and J^T applied to blocks of directions without J: reverse passes (``vjp`` with a batch
-    of cotangents) and forward passes (``jvp`` with a batch of tangents) over every example at
-    once, ``f`` evaluated per example as in :func:`_blocks`.  One direction costs about one pass
-    of the network over the n examples (~n p multiply-adds for an MLP), where a product with the
-    rows of J costs n out p: ``out`` times fewer.  Directions go ``budget`` bytes at a time."""
+    of cotangents) and forward passes (``jvp`` with a batch of tangents) of the model over many
+    examples at once.  One direction costs about one pass of the network over the n examples
+    (~n p multiply-adds for an MLP), where a product with the rows of J costs n out p: ``out``
+    times fewer.  J is the per-example Jacobian (as :func:`_blocks` makes it): the model is
+    called on all the examples together when its outputs on an example do not depend on the
+    others (checked on the first two), else per example through vmap, whose reverse pass makes
+    each example's gradient before their sum, so that examples then go in chunks.  Directions
+    (and examples) go ``budget`` bytes at a time."""
 
-    def __init__(self, space: ParamSpace, X: Tensor, values: dict, budget: int, bar: Any):
-        self.m, self.p, self.budget, self.bar = X.shape[0] * _out_dim(space, values, X), space.p, budget, bar
+    def __init__(self, space: ParamSpace, X: Tensor, values: dict, budget: int):
+        self.X, self.dim, self.p = X, _out_dim(space, values, X), space.p
         self.theta = ad.concatenate([ad.reshape(values[name], (-1,)) for name in space.names], axis=0)
-        per_example = ad.vmap(
-            lambda x, theta: ad.reshape(space.call(theta, x[None]), (-1,)), in_axes=(0, None)
-        )
-        self.outputs = lambda theta: ad.reshape(per_example(X, theta), (-1,))  # sample-major rows
-        self.pullback = None
+        n, size = X.shape[0], self.theta.dtype.itemsize
+        self.chunk = max(1, budget // (4 * size * max(n * self.dim, self.p)))
 
-    def __call__(self, vectors: Any, transpose: bool = False) -> Any:
+        def together(x: Tensor, theta: Tensor) -> Tensor:  # sample-major rows
+            return ad.reshape(space.call(theta, x), (-1,))
+
+        alone = ad.vmap(lambda x, theta: ad.reshape(space.call(theta, x[None]), (-1,)), in_axes=(0, None))
+        with ad.no_grad():
+            a, b = host(together(X[:2], self.theta).data), host(alone(X[:2], self.theta).data).ravel()
+        batch_free = np.allclose(a, b, rtol=1e-10, atol=1e-12 * np.abs(b).max(initial=0))
+        self.outputs = together if batch_free else lambda x, theta: ad.reshape(alone(x, theta), (-1,))
+        rows = n if batch_free else max(1, budget // (size * self.p * self.chunk))
+        self.spans = [(lo, min(lo + rows, n)) for lo in range(0, n, rows)]
+        self.pullbacks: dict[int, Callable] = {}
+
+    def __call__(self, vectors: Any, bar: Any, transpose: bool = False) -> Any:
         """``J vectors`` (vectors p x w) or, with ``transpose``, ``J^T vectors`` (m x w)."""
-        xp, w = xp_of(vectors), vectors.shape[1]
-        chunk = max(1, self.budget // (4 * vectors.itemsize * max(self.m, self.p)))
-        out = xp.empty((self.p if transpose else self.m, w), dtype=vectors.dtype)
+        xp, w, d = xp_of(vectors), vectors.shape[1], self.dim
+        out = xp.zeros((self.p if transpose else self.X.shape[0] * d, w), dtype=vectors.dtype)
         with ad.enable_grad():
-            if transpose and self.pullback is None:
-                self.pullback = ad.vjp(self.outputs, self.theta)[1]
-            for lo in range(0, w, chunk):
-                hi = min(lo + chunk, w)
-                directions = Tensor(xp.ascontiguousarray(vectors[:, lo:hi].T))
-                if transpose:
-                    image = self.pullback(directions, batched=True)[0]
-                else:
-                    image = jvp_many(self.outputs, self.theta, directions)[1]
-                out[:, lo:hi] = image.data.T
-                self.bar.update(hi - lo)
+            for k, (e0, e1) in enumerate(self.spans):
+                x = self.X[e0:e1]
+                if transpose and k not in self.pullbacks:
+                    self.pullbacks[k] = ad.vjp(lambda theta, x=x: self.outputs(x, theta), self.theta)[1]
+                for lo in range(0, w, self.chunk):
+                    hi = min(lo + self.chunk, w)
+                    if transpose:
+                        cotangents = Tensor(xp.ascontiguousarray(vectors[e0 * d : e1 * d, lo:hi].T))
+                        out[:, lo:hi] += self.pullbacks[k](cotangents, batched=True)[0].data.T
+                    else:
+                        tangents = Tensor(xp.ascontiguousarray(vectors[:, lo:hi].T))
+                        image = jvp_many(lambda theta, x=x: self.outputs(x, theta), self.theta, tangents)[1]
+                        out[e0 * d : e1 * d, lo:hi] = image.data.T
+                    bar.update(hi - lo)
         return out
 
 
@@ -345,14 +360,14 @@ def _refine(
     :func:`functional_dimension`).  T = J (``rows``) or J^T; three products with J or J^T
     (:class:`_Products`), none holding J."""
     xp, w = xp_of(basis), basis.shape[1]
-    bar = progress(3 * w, "functional_dimension: refinement", "direction", show)
+    product = _Products(space, X, values, budget)
+    bar = progress(3 * w * len(product.spans), "functional_dimension: refinement", "direction", show)
     try:
-        product = _Products(space, X, values, budget, bar)
-        image = product(basis, transpose=not rows)  # T basis
-        normal = product(image, transpose=rows)  # T^T T basis, exact (not G basis)
+        image = product(basis, bar, transpose=not rows)  # T basis
+        normal = product(image, bar, transpose=rows)  # T^T T basis, exact (not G basis)
         residual = normal - xp.matmul(basis, xp.matmul(basis.T, normal))
         basis = basis - correct(basis, residual)  # near-orthonormal: the step is small
-        image = product(basis, transpose=not rows)
+        image = product(basis, bar, transpose=not rows)
     finally:
         bar.close()
     factor = xp.linalg.cholesky(xp.matmul(basis.T, basis))  # basis = Q factor^T (Cholesky-QR)

@@ -149,6 +149,30 @@ def test_stream_at_scale_refines_only_the_window(arch, n, route, monkeypatch):
         )
 
 
+@pytest.mark.parametrize("coupled", [False, True])
+def test_products_with_j_need_no_j(coupled):
+    """J V and J^T U by forward and reverse passes carrying a batch of directions equal the dense
+    J's products, in chunks of directions; a model whose output on an example depends on the
+    others (here: adds half the batch mean) is called per example, in chunks of examples, as J is."""
+    from landscape.jacobian import _Products, _space, _values
+
+    class Mix(nn.Module):
+        def forward(self, x):
+            return x + 0.5 * ad.mean(x, axis=0, keepdims=True)
+
+    model = nn.MLP([4, 6, 3], generator=ad.random.Generator(0))
+    model = nn.Sequential(*list(model)[:1], Mix(), *list(model)[1:]) if coupled else model
+    X = ad.random.Generator(1).randn(7, 4)
+    jac = landscape.param_jacobian(model, X).data
+    space = _space("test", model)
+    product = _Products(space, X, _values(space, None, np.float64, "test"), budget=2000)
+    assert product.chunk < 10 and (len(product.spans) > 1) == coupled
+    right, left = (ad.random.Generator(2).randn(k, 10, device=X.device).data for k in jac.shape[::-1])
+    bar, host = landscape._core.progress(0, "", enabled=False), landscape._core.host
+    assert np.allclose(host(product(right, bar)), host(jac @ right), rtol=1e-12, atol=1e-12)
+    assert np.allclose(host(product(left, bar, transpose=True)), host(jac.T @ left), rtol=1e-12, atol=1e-12)
+
+
 def test_tridiagonal_form_is_the_eigendecomposition(monkeypatch):
     """G = Q T Q^T with Q from blocked Householder reflectors: every eigenvalue as eigvalsh gives
     it, the window's eigenvectors (a cluster of 30 zero eigenvalues) orthonormal with residuals
