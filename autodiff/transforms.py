@@ -1,9 +1,9 @@
 """Function transformations in the style of JAX, on the engine.
 
-``grad``, ``value_and_grad``, ``vjp`` (reverse mode), ``jvp`` (forward mode), ``jacrev`` (one
-batched backward pass over one-hot cotangents, chunked), ``jacfwd`` (one batched forward pass
-over one-hot tangents), ``hessian`` (forward-over-reverse by default) and ``hvp`` (one forward
-pass over one reverse pass).  They compose: ``grad(grad(grad(f)))`` is the third derivative.
+``grad``, ``value_and_grad``, ``vjp`` (reverse mode), ``jvp`` (forward mode), ``jacrev`` and ``jacfwd``
+(batched backward and forward passes over chunks of one-hot directions), ``hessian`` (forward-over-reverse
+by default) and ``hvp`` (one forward pass over one reverse pass).  They compose: ``grad(grad(grad(f)))`` is
+the third derivative.
 
 Composition works because a transform *watches* its input through a fresh graph vertex; when
 the input already takes part in an outer derivative (it requires grad, or carries tangents),
@@ -65,8 +65,7 @@ def _call_with(f: Callable, args: tuple, nums: Sequence[int], *xs: Any) -> Any:
 
 
 def _call_watched(f: Callable, args: tuple, argnums: ArgNums) -> tuple[Any, tuple[Tensor, ...], bool]:
-    """f called on watched inputs, the watched inputs, and whether an outer transform differentiates
-    through them (then the inner derivative is recorded)."""
+    """f called on watched inputs, the watched inputs, and whether to record the derivative (nested)."""
     nums = _argnums(argnums, len(args))
     originals = [as_tensor(args[k]) for k in nums]
     nested = flags.grad_enabled and any(x.requires_grad for x in originals)
@@ -121,9 +120,7 @@ def vjp(f: Callable, *primals: Any) -> tuple[Tensor, Callable]:
     return out, vjp_fn
 
 
-def _jvp_batched(
-    f: Callable, primals: Sequence[Any], tangents: Sequence[Any], batch: tuple
-) -> tuple[Any, Any]:
+def _jvp_batched(f: Callable, primals: Sequence, tangents: Sequence, batch: tuple) -> tuple[Any, Any]:
     primals = [as_tensor(p) for p in primals]
     with forward.level(batch) as number:
         duals = [
@@ -239,11 +236,10 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
 
 
 def hessian(f: Callable, argnums: int = 0, mode: str = "fwd-rev", chunk_size: int | None = None) -> Callable:
-    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse, the default,
-    as JAX's ``hessian``: the gradient's graph is never recorded, so memory stays one gradient
-    pass plus a chunk of tangents) or ``jacrev(grad(f))`` (``mode="rev-rev"``: the gradient's
-    graph is recorded once and reused by every chunk).  ``landscape.hessian`` defaults to
-    rev-rev instead: for the dense Hessians of networks it measured ~30% faster."""
+    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse, the default, as JAX's
+    ``hessian``: the gradient's graph is never recorded, so memory stays one gradient pass plus a chunk of
+    tangents) or ``jacrev(grad(f))`` (``mode="rev-rev"``: the gradient's graph is recorded once and reused
+    by every chunk).  ``landscape.hessian`` defaults to rev-rev: on networks' dense Hessians, ~30% faster."""
     if mode == "fwd-rev":
         return jacfwd(grad(f, argnums), argnums, chunk_size)
     if mode == "rev-rev":

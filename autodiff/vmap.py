@@ -1,19 +1,18 @@
 """``vmap``: evaluate a function of one example on a whole batch, in one pass.
 
-A batching interpreter, as in JAX and HIPS autograd: inside ``vmap(f)`` the arguments of ``f``
-are :class:`BatchedTensor` wrappers.  A wrapper holds a ``value`` whose leading axis is the
-batch axis of one vmap *level*; ``f`` sees the *logical* shape, without that axis.  Tensor
-itself knows nothing of batching.  An operation on wrappers reaches ``Primitive.__call__``,
-which hands it to :func:`batched_call`: the arguments of the innermost level are unwrapped,
-the primitive's batching rule (declared with it, :mod:`autodiff.ops.batching`) makes their
-leading axis act as a batch axis, the primitive runs once on the values, and the result is
-wrapped again.  A value may itself be a wrapper of an outer level (nested ``vmap``): the
-interpreter then runs once more, a level further out.
+A batching interpreter, as in JAX and HIPS autograd: inside ``vmap(f)`` the arguments of ``f`` are
+:class:`BatchedTensor` wrappers.  A wrapper holds a ``value`` whose leading axis is the batch axis of one
+vmap *level*; ``f`` sees the *logical* shape, without that axis.  Tensor itself knows nothing of batching.
+An operation on wrappers reaches ``Primitive.__call__``, which hands it to :func:`batched_call`: the
+arguments of the innermost level are unwrapped, the primitive's batching rule (declared with it,
+:mod:`autodiff.ops.batching`) makes their leading axis act as a batch axis, the primitive runs once on
+the values, and the result is wrapped again.  A value may itself be a wrapper of an outer level (nested
+``vmap``): the interpreter then runs once more, a level further out.
 
-Values are ordinary tensors, recorded in the graph as usual, so ``grad``, ``vjp``, ``jacrev``
-and ``jvp`` inside ``vmap`` work on them: an input that a transform watches inside ``vmap`` is
-given its own copy per example (:func:`per_example`), so its gradient is per example.  Forward
-mode with a batch of tangents (``jacfwd``, ``hessian``) inside ``vmap`` falls back to a loop.
+Values are ordinary tensors, recorded in the graph as usual, so ``grad``, ``vjp``, ``jacrev`` and ``jvp``
+inside ``vmap`` work on them: an input that a transform watches inside ``vmap`` is given its own copy per
+example (:func:`per_example`), so its gradient is per example.  Forward mode with a batch of tangents
+(``jacfwd``, ``hessian``) inside ``vmap`` falls back to a loop.
 """
 
 from __future__ import annotations
@@ -32,15 +31,13 @@ from autodiff.tensor import Tensor
 
 
 class Unbatched(NotImplementedError):
-    """Raised by the engine for a computation it cannot batch (forward mode with a batch of
-    tangents); ``vmap`` then runs ``f`` example by example, with a warning.  Errors raised by
-    the user's code are never caught."""
+    """Raised by the engine for a computation it cannot batch (forward mode with a batch of tangents):
+    ``vmap`` then runs ``f`` example by example, with a warning.  The user's own errors are never caught."""
 
 
 class BatchedTensor(Tensor):
-    """A value inside ``vmap``: ``value``'s leading axis is the batch axis of vmap ``level``,
-    and the tensor shows the rest (the shape one example has).  ``value`` is a Tensor, or a
-    BatchedTensor of an outer (lower-numbered) level."""
+    """A value inside ``vmap``: ``value``'s leading axis is the batch axis of vmap ``level``, and the tensor
+    shows the rest.  ``value`` is a Tensor, or a BatchedTensor of an outer (lower-numbered) level."""
 
     def __init__(self, value: Tensor, level: int):
         self.value = value
@@ -81,8 +78,7 @@ class BatchedTensor(Tensor):
 
 # ----------------------------------------------------------------------------- the interpreter
 def batched_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
-    """Run ``prim`` on arguments of which some are batched (called by ``Primitive.__call__``):
-    once, on the values of the innermost level, after the primitive's batching rule."""
+    """``prim`` on partly batched arguments: once on the innermost level's values, after its batching rule."""
     number = max(a.level for a in args if isinstance(a, BatchedTensor))
     batched = [isinstance(a, BatchedTensor) and a.level == number for a in args]
     values = [a.value if b else a for a, b in zip(args, batched, strict=True)]
@@ -99,16 +95,15 @@ def _broadcast_at(x: Any, number: int) -> BatchedTensor:
     return BatchedTensor(ops.broadcast_to(ops.expand_dims(x, 0), (size, *x.shape)), number)
 
 
-def per_example(x: Any, levels: Sequence[int] | None = None) -> BatchedTensor:
+def per_example(x: Any, levels: list[int] | None = None) -> Any:
     """x batched at every open level (or at ``levels``, ascending), each example its own copy:
     what a transform watches inside ``vmap``, so that its derivative is per example."""
-    levels = sorted(flags.vmap_sizes) if levels is None else list(levels)
+    levels = sorted(flags.vmap_sizes) if levels is None else levels
     if not levels:
         return x
-    innermost, outer = levels[-1], levels[:-1]
-    if not (isinstance(x, BatchedTensor) and x.level == innermost):
-        x = _broadcast_at(x, innermost)
-    return BatchedTensor(per_example(x.value, outer) if outer else x.value, innermost)
+    if not (isinstance(x, BatchedTensor) and x.level == levels[-1]):
+        x = _broadcast_at(x, levels[-1])
+    return BatchedTensor(per_example(x.value, levels[:-1]), levels[-1])
 
 
 def unwrap(x: Any) -> tuple[Any, tuple[int, ...]]:

@@ -1,12 +1,11 @@
 """Batching rules: how ``vmap`` runs a primitive once on arguments with a leading batch axis.
 
-Inside ``vmap`` the batching interpreter hands a rule ``rule(args, params, size, batched) -> (args,
-params)`` the *values* of the arguments: ``batched[i]`` says whether argument i carries a leading batch
-axis (of ``size``) before the axes that ``f`` sees.  The rule rewrites the call so that the primitive's own
-evaluation treats that axis as a batch axis.  Most primitives need nothing: their axes and indices count
-from the end (reductions, indexing, ``...`` in einsum) (:func:`leading_axes`); broadcasting ones need
-their logical axes left-padded (:func:`broadcasting`); those with a shape or permutation parameter get
-the batch axis prepended to it.
+A rule ``rule(args, params, size, batched) -> (args, params)`` gets the *values* of the arguments (argument
+i with a leading batch axis of ``size`` before the axes that ``f`` sees when ``batched[i]``) and rewrites
+the call so that the primitive's own evaluation treats that axis as a batch axis.  Most primitives need
+nothing: their axes and indices count from the end (reductions, indexing, ``...`` in einsum)
+(:func:`leading_axes`); broadcasting ones need their logical axes left-padded (:func:`broadcasting`); those
+with a shape or permutation parameter get the batch axis prepended to it.
 """
 
 from __future__ import annotations
