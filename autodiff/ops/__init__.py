@@ -61,10 +61,10 @@ def _export(value: Any, module: Any) -> Any:
     return None
 
 
-# Every op by its NumPy name, without a list to keep: the primitives declared in each module, then the
-# public functions of the modules of wrappers (WRAPPERS), which check the arguments and call the primitive
-# of the same name, so they override it.  Declaring a primitive or defining a public function is all it
-# takes to add an op.
+# Every op by its NumPy name, without a list to keep: the primitives declared in each module,
+# then the public functions of the modules of wrappers (WRAPPERS), which check
+# the arguments and call the primitive of the same name, so they override it.  Declaring a
+# primitive or defining a public function is all it takes to add an op.
 _public = {"full_like", "ones_like", "zeros_like"}
 for _module in (elementwise, reduce, shape, linalg, *WRAPPERS):
     for _name, _value in vars(_module).items():
