@@ -77,7 +77,7 @@ def _forward(f: Callable, inputs: list[Tensor], k: int) -> np.ndarray:
     x = inputs[k]
     xp = backend.array_module(x.data)
     seed = Tensor(xp.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape))
-    _, tangents = _jvp_batched(functools.partial(_call_with, f, tuple(inputs), k), [x], [seed], (x.size,))
+    _, tangents = _jvp_batched(functools.partial(_call_with, f, tuple(inputs), (k,)), [x], [seed], (x.size,))
     columns = [t.numpy().reshape(x.size, -1).astype(np.float64) for t in _flat_outputs(tangents)]
     return np.concatenate(columns, axis=1).T
 

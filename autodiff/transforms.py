@@ -1,9 +1,9 @@
 """Function transformations in the style of JAX, on the engine.
 
-``grad``, ``value_and_grad``, ``vjp`` (reverse mode), ``jvp`` (forward mode), ``jacrev`` (one
-batched backward pass over one-hot cotangents, chunked), ``jacfwd`` (one batched forward pass
-over one-hot tangents), ``hessian`` (forward-over-reverse by default) and ``hvp`` (one forward
-pass over one reverse pass).  They compose: ``grad(grad(grad(f)))`` is the third derivative.
+``grad``, ``value_and_grad``, ``vjp`` (reverse mode), ``jvp`` (forward mode), ``jacrev`` and ``jacfwd``
+(batched backward and forward passes over chunks of one-hot directions), ``hessian`` (forward-over-reverse
+by default) and ``hvp`` (one forward pass over one reverse pass).  They compose: ``grad(grad(grad(f)))`` is
+the third derivative.
 
 Composition works because a transform *watches* its input through a fresh graph vertex; when
 the input already takes part in an outer derivative (it requires grad, or carries tangents),
@@ -13,7 +13,6 @@ the inner derivative is recorded, so the outer one can differentiate it again.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,11 +48,6 @@ def _watch(x: Any) -> Tensor:
     return watched
 
 
-def _nested(xs: Sequence[Tensor]) -> bool:
-    """Whether an outer transform differentiates through these inputs (record the inner one)."""
-    return flags.grad_enabled and any(x.requires_grad for x in xs)
-
-
 def _argnums(argnums: ArgNums, n: int) -> tuple[int, ...]:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for k in nums:
@@ -62,29 +56,22 @@ def _argnums(argnums: ArgNums, n: int) -> tuple[int, ...]:
     return tuple(k % n for k in nums)
 
 
+def _call_with(f: Callable, args: tuple, nums: Sequence[int], *xs: Any) -> Any:
+    """``f(*args)`` with the arguments at ``nums`` replaced by ``xs``."""
+    call_args = list(args)
+    for k, x in zip(nums, xs, strict=True):
+        call_args[k] = x
+    return f(*call_args)
+
+
 def _call_watched(f: Callable, args: tuple, argnums: ArgNums) -> tuple[Any, tuple[Tensor, ...], bool]:
+    """f called on watched inputs, the watched inputs, and whether to record the derivative (nested)."""
     nums = _argnums(argnums, len(args))
     originals = [as_tensor(args[k]) for k in nums]
-    nested = _nested(originals)
+    nested = flags.grad_enabled and any(x.requires_grad for x in originals)
     with enable_grad():  # a transform differentiates even inside no_grad (as torch.func)
-        watched = [_watch(x) for x in originals]
-        call_args = list(args)
-        for k, w in zip(nums, watched, strict=True):
-            call_args[k] = w
-        return f(*call_args), tuple(watched), nested
-
-
-def _scalar_output(out: Any, name: str, has_aux: bool) -> tuple[Tensor, Any]:
-    aux = None
-    if has_aux:
-        out, aux = out
-    if not isinstance(out, Tensor) or out.size != 1:
-        shape = out.shape if isinstance(out, Tensor) else type(out).__name__
-        raise TypeError(
-            f"{name}: the function must return a scalar Tensor (got {shape}); "
-            "for vector outputs use jacrev or vjp"
-        )
-    return out, aux
+        watched = tuple(_watch(x) for x in originals)
+        return _call_with(f, args, nums, *watched), watched, nested
 
 
 def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:
@@ -93,14 +80,18 @@ def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
         out, watched, nested = _call_watched(f, args, argnums)
-        out, aux = _scalar_output(out, "grad", has_aux)
+        out, aux = out if has_aux else (out, None)
+        if not isinstance(out, Tensor) or out.size != 1:
+            shape = out.shape if isinstance(out, Tensor) else type(out).__name__
+            raise TypeError(
+                f"grad: the function must return a scalar Tensor (got {shape}); "
+                "for vector outputs use jacrev or vjp"
+            )
         if not out.requires_grad:
-            grads = [Tensor(backend.array_module(w.data).zeros_like(w.data)) for w in watched]
+            grads = [_zeros_like(w, w.shape) for w in watched]
         else:
-            grads = gradients(out, list(watched), create_graph=nested)
-        grads = grads[0] if isinstance(argnums, int) else tuple(grads)
-        value = (out, aux) if has_aux else out
-        return value, grads
+            grads = gradients(out, watched, create_graph=nested)
+        return ((out, aux) if has_aux else out), grads[0] if isinstance(argnums, int) else tuple(grads)
 
     return value_and_grad_f
 
@@ -123,24 +114,13 @@ def vjp(f: Callable, *primals: Any) -> tuple[Tensor, Callable]:
     out, watched, nested = _call_watched(f, primals, tuple(range(len(primals))))
 
     def vjp_fn(cotangent: Any, batched: bool = False) -> tuple[Tensor, ...]:
-        cotangent = as_tensor(cotangent)
-        return tuple(
-            gradients(
-                out,
-                list(watched),
-                cotangent,
-                batched=batched,
-                retain_graph=True,
-                create_graph=nested,
-            )
-        )
+        options = dict(batched=batched, retain_graph=True, create_graph=nested)
+        return tuple(gradients(out, watched, as_tensor(cotangent), **options))
 
     return out, vjp_fn
 
 
-def _jvp_batched(
-    f: Callable, primals: Sequence[Any], tangents: Sequence[Any], batch: tuple
-) -> tuple[Any, Any]:
+def _jvp_batched(f: Callable, primals: Sequence, tangents: Sequence, batch: tuple) -> tuple[Any, Any]:
     primals = [as_tensor(p) for p in primals]
     with forward.level(batch) as number:
         duals = [
@@ -159,13 +139,12 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
     return _jvp_batched(f, primals, tangents, ())
 
 
-# Directions per batched pass when chunk_size is None.  Batched arrays of a few MB stay in cache;
-# one pass over thousands of directions streams arrays of hundreds of MB, page-faulting on each
-# allocation, and is several times slower; too small a chunk makes thin matrix products.
-# Measured (best of 3): the Hessian of a 1441-parameter MLP on 512 points, 1.03 s in one pass,
-# 0.29-0.33 s in chunks of 64, 0.24-0.26 s in chunks of 256 or 512; jacfwd of a width-1024
-# depth-4 tanh MLP, 0.13 s in chunks of 64, 0.08 s in chunks of 256, 0.07-0.08 s in one pass.
-# chunk_size=0 asks for a single pass.
+# Directions per batched pass when chunk_size is None.  Batched arrays of a few MB stay in cache; one pass
+# over thousands of directions streams arrays of hundreds of MB, page-faulting on each allocation, and is
+# several times slower; too small a chunk makes thin matrix products.  Measured (best of 3): the Hessian of a
+# 1441-parameter MLP on 512 points, 1.03 s in one pass, 0.29-0.33 s in chunks of 64, 0.24-0.26 s in chunks
+# of 256 or 512; jacfwd of a width-1024 depth-4 tanh MLP, 0.13 s in chunks of 64, 0.08 s in chunks of 256,
+# 0.07-0.08 s in one pass.  chunk_size=0 asks for a single pass.
 DEFAULT_CHUNK = 256
 
 
@@ -188,13 +167,12 @@ def _zeros_like(like: Tensor, shape: tuple) -> Tensor:
     return Tensor(backend.array_module(like.data).zeros(shape, dtype=like.dtype))
 
 
-def _one_hot(like: Tensor, lo: int, hi: int, shape: tuple) -> Tensor:
-    """Rows lo..hi of the identity of size prod(shape), each reshaped to ``shape``."""
+def _one_hot(like: Tensor, lo: int, hi: int) -> Tensor:
+    """Rows lo..hi of the identity of size ``like.size``, each reshaped to ``like.shape``."""
     xp = backend.array_module(like.data)
-    n = math.prod(shape)
-    eye = xp.zeros((hi - lo, n), dtype=like.dtype)
+    eye = xp.zeros((hi - lo, like.size), dtype=like.dtype)
     eye[xp.arange(hi - lo), xp.arange(lo, hi)] = 1
-    return Tensor(eye.reshape((hi - lo,) + tuple(shape)))
+    return Tensor(eye.reshape((hi - lo, *like.shape)))
 
 
 def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
@@ -206,24 +184,18 @@ def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
     def jac(*args: Any) -> Any:
         out, watched, nested = _call_watched(f, args, argnums)
         out = as_tensor(_jacobian_output(out, "jacrev"))
-        blocks: list[list[Tensor]] = [[] for _ in watched]
-        for lo, hi in _chunks(out.size, chunk_size):
-            if out.requires_grad:
-                seed = _one_hot(out, lo, hi, out.shape)
-                rows = gradients(
-                    out, list(watched), seed, batched=True, retain_graph=True, create_graph=nested
-                )
-            else:
-                rows = [
-                    Tensor(backend.array_module(w.data).zeros((hi - lo,) + w.shape, dtype=w.dtype))
-                    for w in watched
-                ]
-            for block, r in zip(blocks, rows, strict=True):
-                block.append(r)
-        jacs = [
-            ops.reshape(ops.concatenate(b, axis=0) if b else _zeros_like(w, (0,)), out.shape + w.shape)
-            for b, w in zip(blocks, watched, strict=True)
-        ]
+        if not (out.requires_grad and out.size):
+            jacs = [_zeros_like(w, out.shape + w.shape) for w in watched]
+        else:
+            options = dict(batched=True, retain_graph=True, create_graph=nested)
+            chunks = [
+                gradients(out, watched, _one_hot(out, lo, hi), **options)
+                for lo, hi in _chunks(out.size, chunk_size)
+            ]
+            jacs = [
+                ops.reshape(ops.concatenate(list(rows), axis=0), out.shape + w.shape)
+                for rows, w in zip(zip(*chunks, strict=True), watched, strict=True)
+            ]
         return jacs[0] if isinstance(argnums, int) else tuple(jacs)
 
     return jac
@@ -232,11 +204,9 @@ def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
 jacobian = jacrev
 
 
-def _call_with(f: Callable, args: tuple, k: int, xk: Tensor) -> Any:
-    """``f(*args)`` with argument k replaced by ``xk``."""
-    call_args = list(args)
-    call_args[k] = xk
-    return f(*call_args)
+def _one_output(f: Callable, args: tuple, k: int, xk: Tensor) -> Tensor:
+    """``f(*args)`` with argument k replaced by ``xk``, refused unless it is one tensor."""
+    return as_tensor(_jacobian_output(_call_with(f, args, (k,), xk), "jacfwd"))
 
 
 def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
@@ -246,23 +216,16 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
-        nums = _argnums(argnums, len(args))
         jacs = []
-        for k in nums:
+        for k in _argnums(argnums, len(args)):
             x = as_tensor(args[k])
+            call = functools.partial(_one_output, f, args, k)
             if x.size == 0:  # no direction to push: the Jacobian is empty, out.shape + (0, ...)
-                out = as_tensor(_jacobian_output(f(*args), "jacfwd"))
-                jacs.append(_zeros_like(x, out.shape + x.shape))
+                jacs.append(_zeros_like(x, call(x).shape + x.shape))
                 continue
             columns = []
-            out = None
             for lo, hi in _chunks(x.size, chunk_size):
-                seed = _one_hot(x, lo, hi, x.shape)
-
-                out, tangent = _jvp_batched(
-                    functools.partial(_call_with, f, args, k), [x], [seed], (hi - lo,)
-                )
-                _jacobian_output(out, "jacfwd")
+                out, tangent = _jvp_batched(call, [x], [_one_hot(x, lo, hi)], (hi - lo,))
                 columns.append(tangent)
             stacked = ops.concatenate(columns, axis=0)  # (x.size, *out.shape)
             moved = ops.moveaxis(ops.reshape(stacked, (x.size, -1)), 0, -1)
@@ -273,11 +236,10 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
 
 
 def hessian(f: Callable, argnums: int = 0, mode: str = "fwd-rev", chunk_size: int | None = None) -> Callable:
-    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse, the default,
-    as JAX's ``hessian``: the gradient's graph is never recorded, so memory stays one gradient
-    pass plus a chunk of tangents) or ``jacrev(grad(f))`` (``mode="rev-rev"``: the gradient's
-    graph is recorded once and reused by every chunk).  ``landscape.hessian`` defaults to
-    rev-rev instead: for the dense Hessians of networks it measured ~30% faster."""
+    """The Hessian of a scalar function: ``jacfwd(grad(f))`` (forward-over-reverse, the default, as JAX's
+    ``hessian``: the gradient's graph is never recorded, so memory stays one gradient pass plus a chunk of
+    tangents) or ``jacrev(grad(f))`` (``mode="rev-rev"``: the gradient's graph is recorded once and reused
+    by every chunk).  ``landscape.hessian`` defaults to rev-rev: on networks' dense Hessians, ~30% faster."""
     if mode == "fwd-rev":
         return jacfwd(grad(f, argnums), argnums, chunk_size)
     if mode == "rev-rev":

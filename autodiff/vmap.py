@@ -1,24 +1,22 @@
 """``vmap``: evaluate a function of one example on a whole batch, in one pass.
 
-A batching interpreter, as in JAX and HIPS autograd: inside ``vmap(f)`` the arguments of ``f``
-are :class:`BatchedTensor` wrappers.  A wrapper holds a ``value`` whose leading axis is the
-batch axis of one vmap *level*; ``f`` sees the *logical* shape, without that axis.  Tensor
-itself knows nothing of batching.  An operation on wrappers reaches ``Primitive.__call__``,
-which hands it to :func:`batched_call`: the arguments of the innermost level are unwrapped,
-the primitive's batching rule (declared with it, :mod:`autodiff.ops.batching`) makes their
-leading axis act as a batch axis, the primitive runs once on the values, and the result is
-wrapped again.  A value may itself be a wrapper of an outer level (nested ``vmap``): the
-interpreter then runs once more, a level further out.
+A batching interpreter, as in JAX and HIPS autograd: inside ``vmap(f)`` the arguments of ``f`` are
+:class:`BatchedTensor` wrappers.  A wrapper holds a ``value`` whose leading axis is the batch axis of one
+vmap *level*; ``f`` sees the *logical* shape, without that axis.  Tensor itself knows nothing of batching.
+An operation on wrappers reaches ``Primitive.__call__``, which hands it to :func:`batched_call`: the
+arguments of the innermost level are unwrapped, the primitive's batching rule (declared with it,
+:mod:`autodiff.ops.batching`) makes their leading axis act as a batch axis, the primitive runs once on
+the values, and the result is wrapped again.  A value may itself be a wrapper of an outer level (nested
+``vmap``): the interpreter then runs once more, a level further out.
 
-Values are ordinary tensors, recorded in the graph as usual, so ``grad``, ``vjp``, ``jacrev``
-and ``jvp`` inside ``vmap`` work on them: an input that a transform watches inside ``vmap`` is
-given its own copy per example (:func:`per_example`), so its gradient is per example.  Forward
-mode with a batch of tangents (``jacfwd``, ``hessian``) inside ``vmap`` falls back to a loop.
+Values are ordinary tensors, recorded in the graph as usual, so ``grad``, ``vjp``, ``jacrev`` and ``jvp``
+inside ``vmap`` work on them: an input that a transform watches inside ``vmap`` is given its own copy per
+example (:func:`per_example`), so its gradient is per example.  Forward mode with a batch of tangents
+(``jacfwd``, ``hessian``) inside ``vmap`` falls back to a loop.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import warnings
 from collections.abc import Callable, Sequence
@@ -33,15 +31,13 @@ from autodiff.tensor import Tensor
 
 
 class Unbatched(NotImplementedError):
-    """Raised by the engine for a computation it cannot batch (forward mode with a batch of
-    tangents); ``vmap`` then runs ``f`` example by example, with a warning.  Errors raised by
-    the user's code are never caught."""
+    """Raised by the engine for a computation it cannot batch (forward mode with a batch of tangents):
+    ``vmap`` then runs ``f`` example by example, with a warning.  The user's own errors are never caught."""
 
 
 class BatchedTensor(Tensor):
-    """A value inside ``vmap``: ``value``'s leading axis is the batch axis of vmap ``level``,
-    and the tensor shows the rest (the shape one example has).  ``value`` is a Tensor, or a
-    BatchedTensor of an outer (lower-numbered) level."""
+    """A value inside ``vmap``: ``value``'s leading axis is the batch axis of vmap ``level``, and the tensor
+    shows the rest.  ``value`` is a Tensor, or a BatchedTensor of an outer (lower-numbered) level."""
 
     def __init__(self, value: Tensor, level: int):
         self.value = value
@@ -63,47 +59,32 @@ class BatchedTensor(Tensor):
     def __repr__(self) -> str:
         return f"BatchedTensor(level={self.level}, shape={self.shape}, value={self.value!r})"
 
-    def _concrete(self, what: str) -> Any:
+    def _concrete(self, what: str, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
             f"{what}: inside vmap a tensor stands for a whole batch of values (one per example), so "
             "it has no single value for Python to use; write the computation with tensor operations "
             "(ad.where instead of if, for example), or call vmap's function outside vmap"
         )
 
-    def item(self) -> Any:
-        return self._concrete("item()")
-
-    def numpy(self) -> Any:
-        return self._concrete("numpy()")
-
-    def tolist(self) -> Any:
-        return self._concrete("tolist()")
-
-    def __bool__(self) -> bool:
-        return self._concrete("bool()")
-
-    def backward(self, *args: Any, **kwargs: Any) -> None:
-        self._concrete("backward()")
+    item = functools.partialmethod(_concrete, "item()")
+    numpy = functools.partialmethod(_concrete, "numpy()")
+    tolist = functools.partialmethod(_concrete, "tolist()")
+    __bool__ = functools.partialmethod(_concrete, "bool()")
+    backward = functools.partialmethod(_concrete, "backward()")
 
     def detach(self) -> Tensor:
         return BatchedTensor(self.value.detach(), self.level)
 
 
-def level(size: int) -> contextlib.AbstractContextManager[int]:
-    """Open a vmap level of batch size ``size`` for a block."""
-    return open_level("vmap_sizes", "vmap_levels", size)
-
-
 # ----------------------------------------------------------------------------- the interpreter
 def batched_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
-    """Run ``prim`` on arguments of which some are batched (called by ``Primitive.__call__``):
-    once, on the values of the innermost level, after the primitive's batching rule."""
+    """``prim`` on partly batched arguments: once on the innermost level's values, after its batching rule."""
     number = max(a.level for a in args if isinstance(a, BatchedTensor))
     batched = [isinstance(a, BatchedTensor) and a.level == number for a in args]
     values = [a.value if b else a for a, b in zip(args, batched, strict=True)]
     if prim.batch is unbatched_output:
         return prim(*values, **params)
-    values, params = prim.batch(values, params, 1, (flags.vmap_sizes[number],), batched)
+    values, params = prim.batch(values, params, flags.vmap_sizes[number], batched)
     return BatchedTensor(prim(*values, **params), number)
 
 
@@ -114,16 +95,15 @@ def _broadcast_at(x: Any, number: int) -> BatchedTensor:
     return BatchedTensor(ops.broadcast_to(ops.expand_dims(x, 0), (size, *x.shape)), number)
 
 
-def per_example(x: Any, levels: Sequence[int] | None = None) -> BatchedTensor:
+def per_example(x: Any, levels: list[int] | None = None) -> Any:
     """x batched at every open level (or at ``levels``, ascending), each example its own copy:
     what a transform watches inside ``vmap``, so that its derivative is per example."""
-    levels = sorted(flags.vmap_sizes) if levels is None else list(levels)
+    levels = sorted(flags.vmap_sizes) if levels is None else levels
     if not levels:
         return x
-    innermost, outer = levels[-1], levels[:-1]
-    if not (isinstance(x, BatchedTensor) and x.level == innermost):
-        x = _broadcast_at(x, innermost)
-    return BatchedTensor(per_example(x.value, outer) if outer else x.value, innermost)
+    if not (isinstance(x, BatchedTensor) and x.level == levels[-1]):
+        x = _broadcast_at(x, levels[-1])
+    return BatchedTensor(per_example(x.value, levels[:-1]), levels[-1])
 
 
 def unwrap(x: Any) -> tuple[Any, tuple[int, ...]]:
@@ -142,38 +122,21 @@ def wrap(x: Any, levels: Sequence[int]) -> Any:
     return x
 
 
-def loop(fn: Callable, args: Sequence[Any], number: int) -> BatchedTensor:
-    """``fn`` applied example by example (level ``number``) and the results stacked."""
-    size = flags.vmap_sizes[number]
-    full = [
-        per_example(a, [number]) if isinstance(a, BatchedTensor) and a.level == number else a for a in args
-    ]
-    columns = [
-        fn(*[a.value[i] if isinstance(a, BatchedTensor) and a.level == number else a for a in full])
-        for i in range(size)
-    ]
-    return BatchedTensor(ops.stack(columns, axis=0), number)
-
-
 def getitem_per_example(x: Tensor, index: Any) -> Tensor:
-    """Inside vmap, indices that differ per example: index example by example."""
+    """Inside vmap, indices that differ per example: index example by example, the results stacked."""
     entries = index if isinstance(index, tuple) else (index,)
     if any(isinstance(i, Tensor) and i.dtype == bool for i in entries):
         raise ValueError(
             "getitem: a boolean mask that differs per example inside vmap selects a different number "
             "of entries per example, so the result has no single shape; use ad.where(mask, x, 0) instead"
         )
-    tensors = [x] + [i for i in entries if isinstance(i, Tensor)]
-    number = max(t.level for t in tensors if isinstance(t, BatchedTensor))
-    positions = [k for k, i in enumerate(entries) if isinstance(i, Tensor)]
-
-    def take(xi: Tensor, *indices: Tensor) -> Tensor:
-        chosen = list(entries)
-        for k, i in zip(positions, indices, strict=True):
-            chosen[k] = i
-        return ops.getitem(xi, tuple(chosen))
-
-    return loop(take, tensors, number)
+    number = max(t.level for t in (x, *entries) if isinstance(t, BatchedTensor))
+    batched = [isinstance(t, BatchedTensor) and t.level == number for t in (x, *entries)]
+    rows = []
+    for i in range(flags.vmap_sizes[number]):
+        xi, *index_i = [t.value[i] if b else t for t, b in zip((x, *entries), batched, strict=True)]
+        rows.append(ops.getitem(xi, tuple(index_i)))
+    return BatchedTensor(ops.stack(rows, axis=0), number)
 
 
 def gradients(
@@ -182,8 +145,7 @@ def gradients(
     """``plain`` (the engine's ``gradients``) for batched outputs, inputs or cotangents: on the
     physical tensors, with every output and cotangent made per example, the cotangents' own
     batch axis (``batched=True``) moved in front, and the results wrapped again."""
-    open_levels = sorted(flags.vmap_sizes)
-    depth = len(open_levels)
+    depth = len(flags.vmap_sizes)
     physical_outputs = [unwrap(per_example(o))[0] for o in outputs]
     physical_seeds = []
     for o, g in zip(physical_outputs, seeds, strict=True):
@@ -191,35 +153,22 @@ def gradients(
         physical_seeds.append(ops.moveaxis(g, depth, 0) if batched else g)
     watched = [unwrap(x) for x in inputs]
     grads = plain(physical_outputs, [x for x, _ in watched], physical_seeds, batched=batched, **options)
-    results = []
-    for g, (_, levels) in zip(grads, watched, strict=True):
-        results.append(wrap(ops.moveaxis(g, 0, len(levels)) if batched and levels else g, levels))
-    return results
+    return [
+        wrap(ops.moveaxis(g, 0, len(levels)) if batched and levels else g, levels)
+        for g, (_, levels) in zip(grads, watched, strict=True)
+    ]
 
 
 # ----------------------------------------------------------------------------- the transform
-def _in_axes(in_axes: int | None | Sequence[int | None], n: int) -> list[int | None]:
-    axes = list(in_axes) if isinstance(in_axes, list | tuple) else [in_axes] * n
-    if len(axes) != n:
-        raise ValueError(f"vmap: in_axes has {len(axes)} entries for {n} arguments")
-    return axes
-
-
 def _mapped_size(x: Any, axis: Any, position: int) -> int:
     """The size of the mapped axis of argument ``position``; an axis it does not have raises."""
-    ndim = ops.as_tensor(x).ndim
-    if not isinstance(axis, int) or not -ndim <= axis < ndim:
+    shape = ops.as_tensor(x).shape
+    if not isinstance(axis, int) or not -len(shape) <= axis < len(shape):
         raise ValueError(
-            f"vmap: in_axes={axis!r} for argument {position} of shape {ops.as_tensor(x).shape}: the axis "
-            f"must be an int in [-{ndim}, {ndim}) (or None for an argument that is not mapped)"
+            f"vmap: in_axes={axis!r} for argument {position} of shape {shape}: the axis "
+            f"must be an int in [-{len(shape)}, {len(shape)}) (or None for an argument that is not mapped)"
         )
-    return ops.as_tensor(x).shape[axis]
-
-
-def _batch(x: Any, axis: int, number: int) -> BatchedTensor:
-    """x with its (logical) axis ``axis`` made the batch axis of level ``number``."""
-    x = ops.as_tensor(x)
-    return BatchedTensor(ops.moveaxis(x, axis, 0) if axis % x.ndim else x, number)
+    return shape[axis]
 
 
 def _unbatch(y: Any, number: int, out_axis: int) -> Any:
@@ -236,27 +185,11 @@ def _unbatch(y: Any, number: int, out_axis: int) -> Any:
     return ops.moveaxis(y.value, 0, out_axis) if out_axis else y.value
 
 
-def _map_outputs(fn: Callable, out: Any) -> Any:
-    if isinstance(out, tuple | list):
-        return type(out)(fn(o) for o in out)
-    return fn(out)
-
-
-def _looped(f: Callable, args: Sequence[Any], axes: Sequence[int | None], size: int, out_axes: int) -> Any:
-    """vmap's fallback: f example by example, the results stacked."""
-    results = [
-        f(
-            *[
-                a if ax is None else ops.moveaxis(ops.as_tensor(a), ax, 0)[i]
-                for a, ax in zip(args, axes, strict=True)
-            ]
-        )
-        for i in range(size)
-    ]
+def _looped(f: Callable, args: Sequence[Any], moved: Sequence[Any], size: int, out_axes: int) -> Any:
+    """vmap's fallback: f example by example (``moved``: the mapped arguments, axis in front), stacked."""
+    results = [f(*[a if m is None else m[i] for a, m in zip(args, moved, strict=True)]) for i in range(size)]
     if isinstance(results[0], tuple | list):
-        return type(results[0])(
-            ops.stack([r[k] for r in results], axis=out_axes) for k in range(len(results[0]))
-        )
+        return type(results[0])(ops.stack(list(out), axis=out_axes) for out in zip(*results, strict=True))
     return ops.stack(results, axis=out_axes)
 
 
@@ -270,20 +203,24 @@ def vmap(f: Callable, in_axes: int | None | Sequence[int | None] = 0, out_axes: 
 
     @functools.wraps(f)
     def batched_f(*args: Any) -> Any:
-        axes = _in_axes(in_axes, len(args))
-        mapped = [
-            _mapped_size(a, ax, k) for k, (a, ax) in enumerate(zip(args, axes, strict=True)) if ax is not None
-        ]
-        if not mapped or len(set(mapped)) != 1:
-            raise ValueError(f"vmap: mapped axes must exist and agree in size, got sizes {mapped}")
-        size = mapped[0]
+        axes = list(in_axes) if isinstance(in_axes, list | tuple) else [in_axes] * len(args)
+        if len(axes) != len(args):
+            raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} arguments")
+        sizes = [_mapped_size(args[k], ax, k) for k, ax in enumerate(axes) if ax is not None]
+        if not sizes or len(set(sizes)) != 1:
+            raise ValueError(f"vmap: mapped axes must exist and agree in size, got sizes {sizes}")
+        moved = [None if ax is None else ops.moveaxis(a, ax, 0) for a, ax in zip(args, axes, strict=True)]
         try:
-            with level(size) as number:
-                call = [a if ax is None else _batch(a, ax, number) for a, ax in zip(args, axes, strict=True)]
-                return _map_outputs(lambda y: _unbatch(y, number, out_axes), f(*call))
+            with open_level("vmap_sizes", "vmap_levels", sizes[0]) as number:
+                out = f(
+                    *[a if m is None else BatchedTensor(m, number) for a, m in zip(args, moved, strict=True)]
+                )
+                if isinstance(out, tuple | list):
+                    return type(out)(_unbatch(y, number, out_axes) for y in out)
+                return _unbatch(out, number, out_axes)
         except Unbatched as reason:
-            warnings.warn(f"vmap: {reason}; falling back to a loop over {size} examples", stacklevel=2)
-            return _looped(f, args, axes, size, out_axes)
+            warnings.warn(f"vmap: {reason}; falling back to a loop over {sizes[0]} examples", stacklevel=2)
+            return _looped(f, args, moved, sizes[0], out_axes)
 
     return batched_f
 

@@ -135,6 +135,12 @@ TABLE = [
         TypeError,
         r"jacfwd: .*one Tensor, got list",
     ),
+    (
+        "jacfwd-dict",
+        lambda: ad.jacfwd(lambda v: {"v": v})(ad.ones(3)),
+        TypeError,
+        r"jacfwd: .*one Tensor, got dict",
+    ),
     ("hessian-mode", lambda: ad.hessian(square, mode="x")(ad.ones(3)), ValueError, r"hessian: mode must be"),
     (
         "vmap-sizes",
@@ -575,6 +581,8 @@ def test_edge_inputs_get_numpys_answer(device):
     assert ad.hessian(square)(ad.zeros(0)).shape == (0, 0)
     assert ad.hessian(square, mode="rev-rev")(ad.zeros(0)).shape == (0, 0)
     assert ad.jacrev(lambda v: v * 2)(ad.zeros(0)).shape == (0, 0)
+    for jacobian in (ad.jacrev, ad.jacfwd):  # a constant Python number: a zero Jacobian
+        assert jacobian(lambda v: 3.0)(ad.ones(2)).numpy().tolist() == [0.0, 0.0]
 
 
 def test_clip_with_tensor_bounds_follows_pytorchs_clamp(device):

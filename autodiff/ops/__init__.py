@@ -65,24 +65,21 @@ def _export(value: Any, module: Any) -> Any:
 # then the public functions of the modules of wrappers (WRAPPERS), which check
 # the arguments and call the primitive of the same name, so they override it.  Declaring a
 # primitive or defining a public function is all it takes to add an op.
+_public = {"full_like", "ones_like", "zeros_like"}
 for _module in (elementwise, reduce, shape, linalg, *WRAPPERS):
     for _name, _value in vars(_module).items():
         _exported = None if _name.startswith("_") else _export(_value, _module)
         if _exported is not None:
             globals()[_name] = _exported
+            _public.add(_name)
 
 # The operators and NumPy-style methods of Tensor call into this namespace.
 plugins.ops = sys.modules[__name__]
 
-# What ``import autodiff`` shows: every op by its NumPy name, without the submodules and the
-# internals that derivative rules call through this namespace (``ns.scatter_add``, ...).
-INTERNAL = {"arrange", "batching", "composite", "conv", "elementwise", "linalg", "reduce", "shape"}
-INTERNAL |= {"Any", "Primitive", "functools", "inspect", "plugins", "sys"}
-INTERNAL |= {"alias", "cast", "col2im", "eye_like", "getitem", "im2col", "scatter_add", "to_device"}
-INTERNAL |= {"canonical_index", "conv_geometry", "normalize_axes", "one_axis", "pair", "WRAPPERS"}
-INTERNAL |= {"matrix", "sequences", "sorting", "special", "tiling", "permute_along_axis", "upper_mask_like"}
-INTERNAL |= {"sinc_derivative"}
-INTERNAL |= {"trace"}  # NumPy's trace is anp.trace (and Tensor.trace): ad.trace traces programs (issue 13)
-__all__ = sorted(
-    name for name in dir() if not name.startswith("_") and name not in INTERNAL and name != "INTERNAL"
-)
+# What ``import autodiff`` shows: every op by its NumPy name and the ``*_like`` creators, without the
+# internals that derivative rules call through this namespace (``ns.scatter_add``, ...), nor ``trace``:
+# NumPy's trace is anp.trace (and Tensor.trace), ad.trace traces programs (issue 13).
+INTERNAL = {"alias", "canonical_index", "cast", "col2im", "conv_geometry", "eye_like", "getitem", "im2col"}
+INTERNAL |= {"normalize_axes", "one_axis", "pair", "permute_along_axis", "scatter_add", "sinc_derivative"}
+INTERNAL |= {"to_device", "trace", "upper_mask_like"}
+__all__ = sorted(_public - INTERNAL)
