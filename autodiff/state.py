@@ -25,6 +25,7 @@ class _Modes(threading.local):
     hooked = 0  # open modes every operation must look at (the four above and name scopes): one read
     scope: tuple[str, ...] | None = None  # names of the nn modules being called (for drawings)
     ceiling = math.inf  # forward-mode rules of level L see only levels below L
+    watching = 0  # reverse-mode transforms running their function: inner ones record their derivative
 
     def __init__(self) -> None:
         self.vmap_sizes: dict[int, int] = {}  # open vmap level -> its batch size

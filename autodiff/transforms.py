@@ -65,13 +65,19 @@ def _call_with(f: Callable, args: tuple, nums: Sequence[int], *xs: Any) -> Any:
 
 
 def _call_watched(f: Callable, args: tuple, argnums: ArgNums) -> tuple[Any, tuple[Tensor, ...], bool]:
-    """f called on watched inputs, the watched inputs, and whether to record the derivative (nested)."""
+    """f called on watched inputs, the watched inputs, and whether to record the derivative
+    (nested): when an input requires grad, or inside another transform's function, whose
+    variables f may have captured (``grad(lambda w: grad(lambda a: sin(a * w))(x))``)."""
     nums = _argnums(argnums, len(args))
     originals = [as_tensor(args[k]) for k in nums]
-    nested = flags.grad_enabled and any(x.requires_grad for x in originals)
+    nested = flags.grad_enabled and (flags.watching > 0 or any(x.requires_grad for x in originals))
     with enable_grad():  # a transform differentiates even inside no_grad (as torch.func)
         watched = tuple(_watch(x) for x in originals)
-        return _call_with(f, args, nums, *watched), watched, nested
+        flags.watching += 1
+        try:
+            return _call_with(f, args, nums, *watched), watched, nested
+        finally:
+            flags.watching -= 1
 
 
 def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> Callable:

@@ -93,6 +93,24 @@ def test_nested_jvp_has_no_perturbation_confusion():
     assert d.item() == 1.0
 
 
+def test_inner_transforms_differentiate_what_they_capture():
+    """An inner grad, jacrev or vjp whose function captures the outer variable w (not an input
+    of its own) records its derivative, so the outer one sees it: d/dw sum_i d/da_i sin(a_i w_i)
+    = cos(x w) - x w sin(x w) at a = x (it came out as zeros)."""
+    x, w = ad.tensor([0.3, -0.2, 0.5]), ad.tensor([1.0, 2.0, 3.0])
+    xw = x.numpy() * w.numpy()
+    want = np.cos(xw) - xw * np.sin(xw)
+    inner = {
+        "grad": lambda w: ad.grad(lambda a: ad.sum(ad.sin(a * w)))(x),
+        "jacrev": lambda w: ad.jacrev(lambda a: ad.sin(a * w))(x),
+        "vjp": lambda w: ad.vjp(lambda a: ad.sin(a * w), x)[1](ad.ones_like(x))[0],
+    }
+    for name, g in inner.items():
+        got = ad.grad(lambda w, g=g: ad.sum(g(w)))(w)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-13, err_msg=name)
+    np.testing.assert_allclose(np.diag(ad.jacrev(inner["grad"])(w).numpy()), want, rtol=1e-13)
+
+
 def test_batched_backward_is_a_batch_of_vjps():
     x = ad.randn(4, seed=4, requires_grad=True)
     y = ad.tanh(x)[None, :] * ad.arange(1.0, 4.0)[:, None]  # (3, 4)
