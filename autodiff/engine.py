@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autodiff import backend
+from autodiff import backend, ops
+from autodiff.creation import tensor
 from autodiff.graph import interpreters, raw_namespace, set_grad_enabled
 from autodiff.state import flags, shared
 from autodiff.tensor import Tensor, plugins
@@ -56,8 +57,7 @@ def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Te
                         children[p] = 1
                         stack.append(p)
         return children
-    useful: dict[Tensor, bool] = {}
-    expanded: set = set()
+    useful: dict[Tensor, bool] = {}  # False from when v is expanded until its parents are decided
     walk: list[tuple[Tensor, bool]] = [(o, False) for o in outputs]
     while walk:
         v, done = walk.pop()
@@ -67,8 +67,8 @@ def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Te
             if useful[v]:
                 for p in parents:
                     children[p] = children.get(p, 0) + 1
-        elif v not in expanded:
-            expanded.add(v)
+        elif v not in useful:
+            useful[v] = False
             walk.append((v, True))
             walk.extend((p, False) for p in _grad_parents(v) if isinstance(p, Tensor) and p.requires_grad)
     return children
@@ -97,8 +97,8 @@ def _check_versions(v: Tensor, parents: tuple) -> None:
 
 
 def _check_finite(v: Tensor, c: Any, parent_index: int) -> None:
-    xp = backend.array_module(c.data if isinstance(c, Tensor) else c)
-    if not xp.isfinite(c.data if isinstance(c, Tensor) else c).all().item():
+    raw = c.data if isinstance(c, Tensor) else c
+    if not backend.array_module(raw).isfinite(raw).all().item():
         frames = list(reversed((v.created_at or [])[-3:]))
         where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in frames)
         raise FloatingPointError(
@@ -153,12 +153,9 @@ def backprop(
             parents = v.parents
             if shared.inplace_writes != v.recorded_at:  # some tensor was written since v was made
                 _check_versions(v, parents)
-            if ns is None:
-                ns = tensor_namespace() if tensor_mode else raw_namespace(backend.array_module(v.data))
-            if tensor_mode:
-                args, out = parents, v
-            else:
-                args, out = v.saved, v.data
+            if ns is None:  # rules run on the op library when recorded, else on the arrays' namespace
+                ns = ops if tensor_mode else raw_namespace(backend.array_module(v.data))
+            args, out = (parents, v) if tensor_mode else (v.saved, v.data)
             rules, params, broadcasts = op.vjp, v.params, op.broadcasts
             nb = z.ndim - v.data.ndim  # leading batch axes of the cotangents
             for i, p in enumerate(parents):
@@ -179,13 +176,6 @@ def backprop(
             if not retain_graph:
                 v.parents = v.saved = None  # forget the arguments: what only v saved is freed
     return results
-
-
-def tensor_namespace() -> Any:
-    """The namespace of rules that are recorded: the op library itself."""
-    from autodiff import ops
-
-    return ops
 
 
 def _accumulate(v: Tensor, z: Any, stored: set[int]) -> None:
@@ -226,8 +216,6 @@ def _seed(output: Tensor, grad: Any, name: str, tensor_mode: bool, batched: bool
             f"{name}(batched=True): each grad_output must be a Tensor of shape (batch, *{output.shape})"
         )
     if not isinstance(grad, Tensor):
-        from autodiff.creation import tensor
-
         device = backend.device_of(grad) if backend.is_array(grad) else output.device
         grad = tensor(grad, dtype=output.dtype, device=device)
     if type(grad.data) is not type(output.data):
