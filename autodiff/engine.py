@@ -37,14 +37,11 @@ def _grad_parents(v: Tensor) -> tuple:
 
 
 def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Tensor, int]:
-    """For each vertex on a path from the outputs to a target, its number of children on such
-    paths: |Children(v)| in the graph the backward pass walks.
-
-    With no targets (``backward()``), the targets are the leaves that require grad, which every
-    vertex that requires grad leads to: every edge counts.  With targets, a vertex is *useful*
-    if it is a target or one of its parents is useful; an iterative post-order walk decides this
-    bottom-up, and only edges between useful vertices count (the rest of the graph is pruned).
-    """
+    """|Children(v)| in the graph the backward pass walks: for each vertex on a path from the outputs
+    to a target, its number of children on such paths.  With no targets (``backward()``), every
+    vertex that requires grad leads to a leaf that does: every edge counts.  With targets, a vertex
+    is *useful* if it is a target or one of its parents is useful; an iterative post-order walk
+    decides this bottom-up, and only edges between useful vertices count (the rest is pruned)."""
     children: dict[Tensor, int] = {}
     if targets is None:
         stack = list(outputs)
@@ -113,7 +110,7 @@ def backprop(
     seeds: Sequence[Any],
     *,
     targets: Sequence[Tensor] | None = None,
-    retain_graph: bool = False,
+    retain_graph: bool | None = None,
     create_graph: bool = False,
     accumulate: bool = True,
     observer: Callable[[Tensor, Any], None] | None = None,
@@ -124,9 +121,11 @@ def backprop(
     a whole batch of vector-Jacobian products in one pass.  With ``accumulate``, leaves'
     adjoints are added to their ``.grad``; the adjoints of ``targets`` are returned.  With
     ``create_graph`` the rules run on tensors and are recorded, so the result can be
-    differentiated again.  ``observer(v, z)`` sees each adjoint as it is completed.
+    differentiated again (and the graph is retained unless ``retain_graph=False``).  ``observer(v, z)``
+    sees each adjoint as it is completed.
     """
     tensor_mode = create_graph or flags.forward_levels > 0
+    retain_graph = create_graph if retain_graph is None else retain_graph
     target_set = None if targets is None else set(targets)
     children = dependency_counts(outputs, target_set)
     adjoint: dict[Tensor, Any] = {}
@@ -241,9 +240,8 @@ def backward(
     """``output.backward()``: accumulate d output / d leaf into every leaf's ``.grad``
     (``observer(v, z)`` sees each adjoint as it is completed, see ``backprop``)."""
     seed = _seed(output, grad, "backward", create_graph or flags.forward_levels > 0)
-    retain = create_graph if retain_graph is None else retain_graph
-    options = dict(retain_graph=retain, create_graph=create_graph, accumulate=accumulate, observer=observer)
-    backprop([output], [seed], **options)
+    options = dict(create_graph=create_graph, accumulate=accumulate, observer=observer)
+    backprop([output], [seed], retain_graph=retain_graph, **options)
 
 
 def gradients(
@@ -274,18 +272,15 @@ def gradients(
     seeds = [
         _seed(o, g, "gradients", tensor_mode, batched) for o, g in zip(outputs, grad_outputs, strict=True)
     ]
-    retain = create_graph if retain_graph is None else retain_graph
-    options = dict(retain_graph=retain, create_graph=create_graph, accumulate=False)
+    options = dict(retain_graph=retain_graph, create_graph=create_graph, accumulate=False)
     found = backprop(outputs, seeds, targets=inputs, **options)
     batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim])
     results = []
     for x in inputs:
         g = found.get(x)
         if g is None:
-            g = Tensor(backend.array_module(x.data).zeros(batch + tuple(x.data.shape), dtype=x.dtype))
-        elif not isinstance(g, Tensor):
-            g = Tensor(backend.normalize(g, type(x.data)))
-        results.append(g)
+            g = backend.array_module(x.data).zeros(batch + tuple(x.data.shape), dtype=x.dtype)
+        results.append(g if isinstance(g, Tensor) else Tensor(backend.normalize(g, type(x.data))))
     return results
 
 

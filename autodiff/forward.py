@@ -1,10 +1,9 @@
 """Forward mode: tangents carried alongside values (dual numbers), batched and nested.
 
-While a *level* is open (one ``jvp``), a tensor may carry a tangent ``t`` for that level in
-``_tangents[level]``; every operation then also computes its output's tangent by the JVP rules
-of its primitive, ``t_out = sum_i (d f / d x_i) t_i``.  A tangent may carry leading batch axes
-(the level's ``batch`` shape): a whole block of directions at once, which is what ``jacfwd``
-and forward-over-reverse Hessians use.
+While a *level* is open (one ``jvp``), a tensor may carry a tangent for it in ``tangents[level]``;
+every operation then also computes its output's tangent by its primitive's JVP rule,
+``t_out = sum_i (d f / d x_i) t_i``.  A tangent may carry leading batch axes (the level's ``batch``
+shape): a block of directions at once, as ``jacfwd`` and forward-over-reverse Hessians use.
 
 Levels nest (``jvp`` of ``jvp``, ``jacfwd`` of ``jacfwd``): level numbers grow inwards, and the
 rules of level L run with levels >= L hidden and with tensor operations, so the tangent of an

@@ -51,8 +51,7 @@ class _Mode(contextlib.ContextDecorator):
         flags.hooked -= self.hooked
 
     def _recreate_cm(self) -> _Mode:
-        """A fresh context per call of a decorated function: calls in several threads (or
-        recursive calls) each restore their own previous mode."""
+        """A fresh context per call of a decorated function: each call restores its own previous mode."""
         return dataclasses.replace(self)
 
 
@@ -140,9 +139,7 @@ class Primitive:
 
     def __post_init__(self) -> None:
         if self.name in PRIMITIVES:
-            raise ValueError(
-                f"Primitive: the name '{self.name}' is taken already; give the new primitive another"
-            )
+            raise ValueError(f"Primitive: the name '{self.name}' is taken; give the new primitive another")
         if self.differentiable and (self.jvp is None or not self.vjp):
             raise ValueError(f"Primitive '{self.name}': a differentiable primitive needs vjp and jvp rules")
         PRIMITIVES[self.name] = self

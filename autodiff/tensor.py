@@ -206,22 +206,20 @@ class Tensor:
         self.version = shared.inplace_writes
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        self._store("__setitem__", index, value)
+
+    def _store(self, what: str, index: Any, value: Any) -> Tensor:
+        """``self[index] = value`` (``t[i] = v``, ``copy_``, ``fill_``)."""
         raw_index = tuple(map(_raw, index)) if isinstance(index, tuple) else _raw(index)
-        self._write(
-            "__setitem__",
-            lambda: _raw(value),
-            lambda old: plugins.ops.setitem(old, index, value),
-            value,
-            raw_index,
+        return self._write(
+            what, lambda: _raw(value), lambda old: plugins.ops.setitem(old, index, value), value, raw_index
         )
 
     def copy_(self, other: Any) -> Tensor:
-        return self._write(
-            "copy_", lambda: _raw(other), lambda old: plugins.ops.setitem(old, Ellipsis, other), other
-        )
+        return self._store("copy_", Ellipsis, other)
 
     def fill_(self, value: float) -> Tensor:
-        return self._write("fill_", lambda: value, lambda old: plugins.ops.setitem(old, Ellipsis, value))
+        return self._store("fill_", Ellipsis, value)
 
     def zero_(self) -> Tensor:
         return self.fill_(0)
