@@ -61,9 +61,8 @@ def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Te
         if done:
             parents = [p for p in v.parents if isinstance(p, Tensor) and useful.get(p, False)]
             useful[v] = v in targets or bool(parents)
-            if useful[v]:
-                for p in parents:
-                    children[p] = children.get(p, 0) + 1
+            for p in parents:
+                children[p] = children.get(p, 0) + 1
         elif v not in useful:
             useful[v] = False
             walk.append((v, True))
@@ -117,12 +116,11 @@ def backprop(
 ) -> dict[Tensor, Any]:
     """Run the backward pass from ``outputs`` with adjoints ``seeds``.
 
-    Seeds may carry extra leading (batch) axes: every adjoint then carries them too, which is
-    a whole batch of vector-Jacobian products in one pass.  With ``accumulate``, leaves'
-    adjoints are added to their ``.grad``; the adjoints of ``targets`` are returned.  With
-    ``create_graph`` the rules run on tensors and are recorded, so the result can be
-    differentiated again (and the graph is retained unless ``retain_graph=False``).  ``observer(v, z)``
-    sees each adjoint as it is completed.
+    Seeds may carry extra leading (batch) axes, and then every adjoint does: a batch of
+    vector-Jacobian products in one pass.  With ``accumulate``, leaves' adjoints are added to their
+    ``.grad``; the adjoints of ``targets`` are returned.  With ``create_graph`` the rules run on
+    tensors and are recorded, so the result can be differentiated again (the graph is then retained
+    unless ``retain_graph=False``).  ``observer(v, z)`` sees each adjoint as it is completed.
     """
     tensor_mode = create_graph or flags.forward_levels > 0
     retain_graph = create_graph if retain_graph is None else retain_graph
@@ -134,7 +132,7 @@ def backprop(
     ready = [o for o in adjoint if o not in children]
     results: dict[Tensor, Any] = {}
     stored: set[int] = set()
-    ns: Any = None
+    ns = ops if tensor_mode else raw_namespace(backend.array_module(outputs[0].data))  # what rules run on
     anomaly = flags.anomaly
     with set_grad_enabled(create_graph):
         while ready:
@@ -152,8 +150,6 @@ def backprop(
             parents = v.parents
             if shared.inplace_writes != v.recorded_at:  # some tensor was written since v was made
                 _check_versions(v, parents)
-            if ns is None:  # rules run on the op library when recorded, else on the arrays' namespace
-                ns = ops if tensor_mode else raw_namespace(backend.array_module(v.data))
             args, out = (parents, v) if tensor_mode else (v.saved, v.data)
             rules, params, broadcasts = op.vjp, v.params, op.broadcasts
             nb = z.ndim - v.data.ndim  # leading batch axes of the cotangents

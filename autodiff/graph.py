@@ -29,6 +29,7 @@ from autodiff.state import flags, shared
 from autodiff.tensor import Tensor
 
 PRIMITIVES: dict[str, Primitive] = {}
+_PACKAGE = os.path.dirname(__file__)  # frames outside it are the user's code
 
 
 # ----------------------------------------------------------------------------- modes
@@ -83,11 +84,6 @@ def name_scope(name: str) -> contextlib.ContextDecorator:
     """Tag every tensor made inside with the scope path (``("MLP", "layers", "0")``): nn modules
     enter their scope when called, and drawings group the tensors of a call into a cluster."""
     return _Mode("scope", (flags.scope or ()) + (name,), hooked=1)
-
-
-def _user_frames() -> list[traceback.FrameSummary]:
-    here = os.path.dirname(__file__)
-    return [f for f in traceback.extract_stack() if not f.filename.startswith(here)]
 
 
 # ----------------------------------------------------------------------------- interpreters
@@ -185,7 +181,7 @@ class Primitive:
             if shared.inplace_writes:
                 t.recorded_at = shared.inplace_writes
             if hooked and flags.anomaly:
-                t.created_at = _user_frames()
+                t.created_at = [f for f in traceback.extract_stack() if not f.filename.startswith(_PACKAGE)]
             if hooked and flags.scope is not None:
                 t.scope = flags.scope
         if hooked and flags.forward_levels:

@@ -259,8 +259,7 @@ def _redirect(root: Tensor, written: Tensor, old: Tensor) -> None:
         seen.add(id(v))
         if any(p is written for p in v.parents):
             v.parents = tuple(old if p is written else p for p in v.parents)
-            if v.saved is not None:
-                v.saved = [old.data if p is old else a for p, a in zip(v.parents, v.saved, strict=True)]
+            v.saved = [old.data if p is old else a for p, a in zip(v.parents, v.saved, strict=True)]
         stack.extend(p for p in v.parents if isinstance(p, Tensor) and p.requires_grad and p is not old)
 
 
