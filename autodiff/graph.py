@@ -35,8 +35,7 @@ _PACKAGE = os.path.dirname(__file__)  # frames outside it are the user's code
 # ----------------------------------------------------------------------------- modes
 @dataclasses.dataclass
 class _Mode(contextlib.ContextDecorator):
-    """This thread's mode ``name`` set to ``value`` for the block; ``hooked`` is 1 for a mode every
-    operation looks at (counted in ``flags.hooked``)."""
+    """This thread's mode ``name`` set to ``value`` for the block (``hooked`` 1: one every op looks at)."""
 
     name: str
     value: Any
@@ -193,9 +192,8 @@ class Primitive:
 
 
 def _argument_error(prim: Primitive, args: tuple, error: Exception) -> Exception:
-    """NumPy's refusal of the arguments (shapes that do not broadcast, a string operand...) as
-    an error of the same kind that names the operation and the arguments; the engine's own
-    errors (the strict device's, for one) pass unchanged."""
+    """NumPy's refusal of the arguments (shapes that do not broadcast, a string operand...) as an error
+    of the same kind naming the operation and the arguments; the engine's own errors pass unchanged."""
     if type(error) is not ValueError and not type(error).__module__.startswith("numpy"):
         return error
     described = ", ".join(
@@ -242,10 +240,9 @@ def sum_of(*terms: Callable[..., Any] | None) -> Callable[..., Any]:
 
 # ----------------------------------------------------------------------------- namespaces
 class RawNamespace:
-    """The namespace rules see on the fast path: the backend's ``xp``, completed by the
-    primitives NumPy lacks (``scatter_add``, ``eye_like``, ...) bound to ``xp``.  Rules call
-    functions by their NumPy names and signatures, which the tensor namespace
-    (:mod:`autodiff.ops`) shares, so one rule runs on arrays and on tensors."""
+    """The namespace rules see on the fast path: the backend's ``xp``, completed by the primitives
+    NumPy lacks (``scatter_add``, ``eye_like``, ...) bound to ``xp``.  Rules call functions by their
+    NumPy names and signatures, which :mod:`autodiff.ops` shares: one rule runs on arrays and tensors."""
 
     def __init__(self, xp: Any):
         self._xp = xp

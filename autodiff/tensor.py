@@ -200,8 +200,7 @@ class Tensor:
         return self
 
     def mark_written(self) -> None:
-        """Record an in-place write: a backward pass through a vertex recorded before it, that
-        used this tensor, then raises instead of using the new values."""
+        """Count an in-place write: backward through a vertex that used this tensor before it raises."""
         shared.inplace_writes += 1
         self.version = shared.inplace_writes
 
