@@ -55,10 +55,9 @@ def tangent_of(y: Tensor, number: int) -> Tensor:
         physical, levels = unwrap(y)
         return wrap(tangent_of(physical, number), levels)
     found = (y.tangents or {}).get(number)
-    if found is None:
-        xp = backend.array_module(y.data)
-        found = Tensor(xp.zeros(flags.tangent_batches[number] + tuple(y.data.shape), dtype=y.dtype))
-    return found
+    if found is not None:
+        return found
+    return Tensor(backend.array_module(y.data).zeros(flags.tangent_batches[number] + y.shape, dtype=y.dtype))
 
 
 def _pad(ns: Any, t: Any, x: Any, ndim: int) -> Any:
