@@ -33,7 +33,7 @@ _PACKAGE = os.path.dirname(__file__)  # frames outside it are the user's code
 
 
 # ----------------------------------------------------------------------------- modes
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class _Mode(contextlib.ContextDecorator):
     """This thread's mode ``name`` set to ``value`` for the block (``hooked`` 1: one every op looks at)."""
 
@@ -213,7 +213,7 @@ def _device_error(prim: Primitive, args: tuple) -> ValueError:
     )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class per_argument:  # noqa: N801  (used like a tuple of rules)
     """The VJP rules of a variadic primitive: ``rules[i]`` is ``rule(..., position=i)``."""
 
