@@ -150,7 +150,10 @@ def backprop(
             parents = v.parents
             if shared.inplace_writes != v.recorded_at:  # some tensor was written since v was made
                 _check_versions(v, parents)
-            args, out = (parents, v) if tensor_mode else (v.saved, v.data)
+            if tensor_mode:
+                args, out = parents, v
+            else:
+                args, out = v.saved, v.data
             rules, params, broadcasts = op.vjp, v.params, op.broadcasts
             nb = z.ndim - v.data.ndim  # leading batch axes of the cotangents
             for i, p in enumerate(parents):
