@@ -38,8 +38,7 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
         raise ValueError(
             f"jvp: tangent of shape {tangent.shape} for a primal of shape {x.shape} (expected {expected})"
         )
-    if tangent.dtype != x.dtype:
-        tangent = tangent.astype(x.dtype)
+    tangent = tangent.astype(x.dtype)  # the tangent itself when the dtypes agree
     if flags.vmap_levels and any(isinstance(t, interpreters.batched_type) for t in (x, tangent)):
         # the tangents live on the physical values
         (x, levels), (tangent, _) = unwrap(per_example(x)), unwrap(per_example(tangent))
