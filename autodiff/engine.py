@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autodiff import backend
+from autodiff import backend, ops
+from autodiff.creation import tensor
 from autodiff.graph import interpreters, raw_namespace, set_grad_enabled
 from autodiff.state import flags, shared
 from autodiff.tensor import Tensor, plugins
@@ -36,14 +37,11 @@ def _grad_parents(v: Tensor) -> tuple:
 
 
 def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Tensor, int]:
-    """For each vertex on a path from the outputs to a target, its number of children on such
-    paths: |Children(v)| in the graph the backward pass walks.
-
-    With no targets (``backward()``), the targets are the leaves that require grad, which every
-    vertex that requires grad leads to: every edge counts.  With targets, a vertex is *useful*
-    if it is a target or one of its parents is useful; an iterative post-order walk decides this
-    bottom-up, and only edges between useful vertices count (the rest of the graph is pruned).
-    """
+    """|Children(v)| in the graph the backward pass walks: for each vertex on a path from the outputs
+    to a target, its number of children on such paths.  With no targets (``backward()``), every
+    vertex that requires grad leads to a leaf that does: every edge counts.  With targets, a vertex
+    is *useful* if it is a target or one of its parents is useful; an iterative post-order walk
+    decides this bottom-up, and only edges between useful vertices count (the rest is pruned)."""
     children: dict[Tensor, int] = {}
     if targets is None:
         stack = list(outputs)
@@ -56,19 +54,17 @@ def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Te
                         children[p] = 1
                         stack.append(p)
         return children
-    useful: dict[Tensor, bool] = {}
-    expanded: set = set()
+    useful: dict[Tensor, bool] = {}  # False from when v is expanded until its parents are decided
     walk: list[tuple[Tensor, bool]] = [(o, False) for o in outputs]
     while walk:
         v, done = walk.pop()
         if done:
             parents = [p for p in v.parents if isinstance(p, Tensor) and useful.get(p, False)]
             useful[v] = v in targets or bool(parents)
-            if useful[v]:
-                for p in parents:
-                    children[p] = children.get(p, 0) + 1
-        elif v not in expanded:
-            expanded.add(v)
+            for p in parents:
+                children[p] = children.get(p, 0) + 1
+        elif v not in useful:
+            useful[v] = False
             walk.append((v, True))
             walk.extend((p, False) for p in _grad_parents(v) if isinstance(p, Tensor) and p.requires_grad)
     return children
@@ -97,8 +93,8 @@ def _check_versions(v: Tensor, parents: tuple) -> None:
 
 
 def _check_finite(v: Tensor, c: Any, parent_index: int) -> None:
-    xp = backend.array_module(c.data if isinstance(c, Tensor) else c)
-    if not xp.isfinite(c.data if isinstance(c, Tensor) else c).all().item():
+    raw = c.data if isinstance(c, Tensor) else c
+    if not backend.array_module(raw).isfinite(raw).all().item():
         frames = list(reversed((v.created_at or [])[-3:]))
         where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}: {f.line}" for f in frames)
         raise FloatingPointError(
@@ -113,20 +109,21 @@ def backprop(
     seeds: Sequence[Any],
     *,
     targets: Sequence[Tensor] | None = None,
-    retain_graph: bool = False,
+    retain_graph: bool | None = None,
     create_graph: bool = False,
     accumulate: bool = True,
     observer: Callable[[Tensor, Any], None] | None = None,
 ) -> dict[Tensor, Any]:
     """Run the backward pass from ``outputs`` with adjoints ``seeds``.
 
-    Seeds may carry extra leading (batch) axes: every adjoint then carries them too, which is
-    a whole batch of vector-Jacobian products in one pass.  With ``accumulate``, leaves'
-    adjoints are added to their ``.grad``; the adjoints of ``targets`` are returned.  With
-    ``create_graph`` the rules run on tensors and are recorded, so the result can be
-    differentiated again.  ``observer(v, z)`` sees each adjoint as it is completed.
+    Seeds may carry extra leading (batch) axes, and then every adjoint does: a batch of
+    vector-Jacobian products in one pass.  With ``accumulate``, leaves' adjoints are added to their
+    ``.grad``; the adjoints of ``targets`` are returned.  With ``create_graph`` the rules run on
+    tensors and are recorded, so the result can be differentiated again (the graph is then retained
+    unless ``retain_graph=False``).  ``observer(v, z)`` sees each adjoint as it is completed.
     """
     tensor_mode = create_graph or flags.forward_levels > 0
+    retain_graph = create_graph if retain_graph is None else retain_graph
     target_set = None if targets is None else set(targets)
     children = dependency_counts(outputs, target_set)
     adjoint: dict[Tensor, Any] = {}
@@ -135,7 +132,7 @@ def backprop(
     ready = [o for o in adjoint if o not in children]
     results: dict[Tensor, Any] = {}
     stored: set[int] = set()
-    ns: Any = None
+    ns = ops if tensor_mode else raw_namespace(backend.array_module(outputs[0].data))  # what rules run on
     anomaly = flags.anomaly
     with set_grad_enabled(create_graph):
         while ready:
@@ -153,8 +150,6 @@ def backprop(
             parents = v.parents
             if shared.inplace_writes != v.recorded_at:  # some tensor was written since v was made
                 _check_versions(v, parents)
-            if ns is None:
-                ns = tensor_namespace() if tensor_mode else raw_namespace(backend.array_module(v.data))
             if tensor_mode:
                 args, out = parents, v
             else:
@@ -179,13 +174,6 @@ def backprop(
             if not retain_graph:
                 v.parents = v.saved = None  # forget the arguments: what only v saved is freed
     return results
-
-
-def tensor_namespace() -> Any:
-    """The namespace of rules that are recorded: the op library itself."""
-    from autodiff import ops
-
-    return ops
 
 
 def _accumulate(v: Tensor, z: Any, stored: set[int]) -> None:
@@ -226,8 +214,6 @@ def _seed(output: Tensor, grad: Any, name: str, tensor_mode: bool, batched: bool
             f"{name}(batched=True): each grad_output must be a Tensor of shape (batch, *{output.shape})"
         )
     if not isinstance(grad, Tensor):
-        from autodiff.creation import tensor
-
         device = backend.device_of(grad) if backend.is_array(grad) else output.device
         grad = tensor(grad, dtype=output.dtype, device=device)
     if type(grad.data) is not type(output.data):
@@ -253,9 +239,8 @@ def backward(
     """``output.backward()``: accumulate d output / d leaf into every leaf's ``.grad``
     (``observer(v, z)`` sees each adjoint as it is completed, see ``backprop``)."""
     seed = _seed(output, grad, "backward", create_graph or flags.forward_levels > 0)
-    retain = create_graph if retain_graph is None else retain_graph
-    options = dict(retain_graph=retain, create_graph=create_graph, accumulate=accumulate, observer=observer)
-    backprop([output], [seed], **options)
+    options = dict(create_graph=create_graph, accumulate=accumulate, observer=observer)
+    backprop([output], [seed], retain_graph=retain_graph, **options)
 
 
 def gradients(
@@ -286,18 +271,15 @@ def gradients(
     seeds = [
         _seed(o, g, "gradients", tensor_mode, batched) for o, g in zip(outputs, grad_outputs, strict=True)
     ]
-    retain = create_graph if retain_graph is None else retain_graph
-    options = dict(retain_graph=retain, create_graph=create_graph, accumulate=False)
+    options = dict(retain_graph=retain_graph, create_graph=create_graph, accumulate=False)
     found = backprop(outputs, seeds, targets=inputs, **options)
     batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim])
     results = []
     for x in inputs:
         g = found.get(x)
         if g is None:
-            g = Tensor(backend.array_module(x.data).zeros(batch + tuple(x.data.shape), dtype=x.dtype))
-        elif not isinstance(g, Tensor):
-            g = Tensor(backend.normalize(g, type(x.data)))
-        results.append(g)
+            g = backend.array_module(x.data).zeros(batch + tuple(x.data.shape), dtype=x.dtype)
+        results.append(g if isinstance(g, Tensor) else Tensor(backend.normalize(g, type(x.data))))
     return results
 
 

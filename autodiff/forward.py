@@ -1,10 +1,9 @@
 """Forward mode: tangents carried alongside values (dual numbers), batched and nested.
 
-While a *level* is open (one ``jvp``), a tensor may carry a tangent ``t`` for that level in
-``_tangents[level]``; every operation then also computes its output's tangent by the JVP rules
-of its primitive, ``t_out = sum_i (d f / d x_i) t_i``.  A tangent may carry leading batch axes
-(the level's ``batch`` shape): a whole block of directions at once, which is what ``jacfwd``
-and forward-over-reverse Hessians use.
+While a *level* is open (one ``jvp``), a tensor may carry a tangent for it in ``tangents[level]``;
+every operation then also computes its output's tangent by its primitive's JVP rule,
+``t_out = sum_i (d f / d x_i) t_i``.  A tangent may carry leading batch axes (the level's ``batch``
+shape): a block of directions at once, as ``jacfwd`` and forward-over-reverse Hessians use.
 
 Levels nest (``jvp`` of ``jvp``, ``jacfwd`` of ``jacfwd``): level numbers grow inwards, and the
 rules of level L run with levels >= L hidden and with tensor operations, so the tangent of an
@@ -15,40 +14,33 @@ level L is in play, rules run on raw arrays, as fast as the primal computation.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
-from autodiff import backend
+from autodiff import backend, ops
 from autodiff.graph import Primitive, interpreters, raw_namespace
+from autodiff.ops.shape import alias
 from autodiff.state import flags, open_level
 from autodiff.tensor import Tensor
+from autodiff.vmap import Unbatched, per_example, unwrap, wrap
 
 
-@contextlib.contextmanager
-def level(batch: tuple[int, ...] = ()) -> Iterator[int]:
-    """Open a forward-mode level whose tangents carry leading axes ``batch``."""
+def level(batch: tuple[int, ...] = ()) -> contextlib.AbstractContextManager[int]:
+    """Open a forward-mode level whose tangents carry leading axes ``batch``; gives its number."""
     if batch and flags.vmap_levels:
-        from autodiff.vmap import Unbatched
-
         raise Unbatched("forward mode with a batch of tangents (jacfwd, hessian) inside vmap")
-    with open_level("tangent_batches", "forward_levels", tuple(batch)) as number:
-        yield number
+    return open_level("tangent_batches", "forward_levels", tuple(batch))
 
 
 def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
     """A view of ``x`` (same graph vertex for reverse mode) carrying ``tangent`` at a level."""
-    from autodiff.ops.shape import alias
-
     expected = flags.tangent_batches[number] + x.shape
     if tangent.shape != expected:
         raise ValueError(
             f"jvp: tangent of shape {tangent.shape} for a primal of shape {x.shape} (expected {expected})"
         )
-    if tangent.dtype != x.dtype:
-        tangent = tangent.astype(x.dtype)
+    tangent = tangent.astype(x.dtype)  # the tangent itself when the dtypes agree
     if flags.vmap_levels and any(isinstance(t, interpreters.batched_type) for t in (x, tangent)):
-        from autodiff.vmap import per_example, unwrap, wrap  # the tangents live on the physical values
-
+        # the tangents live on the physical values
         (x, levels), (tangent, _) = unwrap(per_example(x)), unwrap(per_example(tangent))
         return wrap(attach(x, number, tangent), levels)
     dual = alias(x)
@@ -59,15 +51,12 @@ def attach(x: Tensor, number: int, tangent: Tensor) -> Tensor:
 def tangent_of(y: Tensor, number: int) -> Tensor:
     """The tangent of ``y`` at a level (zeros if y does not depend on the level's inputs)."""
     if isinstance(y, interpreters.batched_type):
-        from autodiff.vmap import unwrap, wrap
-
         physical, levels = unwrap(y)
         return wrap(tangent_of(physical, number), levels)
     found = (y.tangents or {}).get(number)
-    if found is None:
-        xp = backend.array_module(y.data)
-        found = Tensor(xp.zeros(flags.tangent_batches[number] + tuple(y.data.shape), dtype=y.dtype))
-    return found
+    if found is not None:
+        return found
+    return Tensor(backend.array_module(y.data).zeros(flags.tangent_batches[number] + y.shape, dtype=y.dtype))
 
 
 def _pad(ns: Any, t: Any, x: Any, ndim: int) -> Any:
@@ -99,37 +88,23 @@ def propagate(prim: Primitive, out: Tensor, args: tuple, params: dict) -> None:
     if not prim.differentiable:
         return
     ceiling = flags.ceiling
-    present = sorted(
-        {
-            n
-            for a in args
-            if isinstance(a, Tensor) and a.tangents
-            for n in a.tangents
-            if n in flags.tangent_batches and n < ceiling
-        }
-    )
-    for number in present:
-        tangents = [a.tangents.get(number) if isinstance(a, Tensor) and a.tangents else None for a in args]
+    carried = [a.tangents if isinstance(a, Tensor) and a.tangents else {} for a in args]
+    for number in sorted({n for c in carried for n in c if n in flags.tangent_batches and n < ceiling}):
+        tangents = [c.get(number) for c in carried]
+        batch = flags.tangent_batches[number]
         nested = any(n < number for n in flags.tangent_batches)
         recorded = flags.grad_enabled and any(
-            isinstance(a, Tensor) and a.requires_grad
-            for a in (*args, *(t for t in tangents if t is not None))
+            isinstance(a, Tensor) and a.requires_grad for a in (*args, *tangents)
         )
         flags.ceiling = number
         try:
             if nested or recorded:
-                from autodiff import ops
-
-                result = _output_tangent(
-                    prim, ops, tangents, out, args, params, flags.tangent_batches[number]
-                )
+                result = _output_tangent(prim, ops, tangents, out, args, params, batch)
             else:
                 ns = raw_namespace(backend.array_module(out.data))
                 raw_args = [a.data if isinstance(a, Tensor) else a for a in args]
                 raw_tangents = [None if t is None else t.data for t in tangents]
-                raw = _output_tangent(
-                    prim, ns, raw_tangents, out.data, raw_args, params, flags.tangent_batches[number]
-                )
+                raw = _output_tangent(prim, ns, raw_tangents, out.data, raw_args, params, batch)
                 result = Tensor(backend.normalize(raw, type(out.data)))
         finally:
             flags.ceiling = ceiling

@@ -3,8 +3,8 @@
 In the lecture's terms (Scaman 2024, *Non-convex optimization*, *Computation graphs*),
 each value is a vertex v of a DAG with ``x^(v) = f^(v)((x^(w))_{w in Parents(v)})``.  Here the
 vertex *is* the :class:`~autodiff.tensor.Tensor` that holds ``x^(v)`` (as in micrograd): it
-remembers the primitive ``f^(v)`` (``_op``), its arguments ``Parents(v)`` (``_parents``) and the
-primitive's static parameters (``_params``).  No separate node objects, hence no reference
+remembers the primitive ``f^(v)`` (``op``), its arguments ``Parents(v)`` (``parents``) and the
+primitive's static parameters (``params``).  No separate node objects, hence no reference
 cycles: an intermediate value dies as soon as nothing (no child, no user) refers to it.
 
 A :class:`Primitive` is one entry of the table of derivative rules: its evaluation on raw arrays,
@@ -17,10 +17,11 @@ recorded (``create_graph=True``), which is what makes derivatives of any order w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from autodiff import backend
@@ -28,82 +29,69 @@ from autodiff.state import flags, shared
 from autodiff.tensor import Tensor
 
 PRIMITIVES: dict[str, Primitive] = {}
+_PACKAGE = os.path.dirname(__file__)  # frames outside it are the user's code
 
 
-# ----------------------------------------------------------------------------- grad mode
-class _GradMode(contextlib.ContextDecorator):
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+# ----------------------------------------------------------------------------- modes
+@dataclasses.dataclass(eq=False)
+class _Mode(contextlib.ContextDecorator):
+    """This thread's mode ``name`` set to ``value`` for the block (``hooked`` 1: one every op looks at)."""
 
-    def __enter__(self):
-        self.previous = flags.grad_enabled
-        flags.grad_enabled = self.enabled
+    name: str
+    value: Any
+    hooked: int = 0
 
-    def __exit__(self, *exc):
-        flags.grad_enabled = self.previous
+    def __enter__(self) -> None:
+        self.previous = getattr(flags, self.name)
+        setattr(flags, self.name, self.value)
+        flags.hooked += self.hooked
 
-    def _recreate_cm(self):
-        """A fresh context per call of a decorated function: calls in several threads (or
-        recursive calls) each restore their own previous mode."""
-        return type(self)(self.enabled)
+    def __exit__(self, *exc: Any) -> None:
+        setattr(flags, self.name, self.previous)
+        flags.hooked -= self.hooked
+
+    def _recreate_cm(self) -> _Mode:
+        """A fresh context per call of a decorated function: each call restores its own previous mode."""
+        return dataclasses.replace(self)
 
 
 def no_grad() -> contextlib.ContextDecorator:
     """Context manager and decorator: operations inside record no graph."""
-    return _GradMode(False)
+    return _Mode("grad_enabled", False)
 
 
 def enable_grad() -> contextlib.ContextDecorator:
     """Context manager and decorator: record the graph again (inside ``no_grad``)."""
-    return _GradMode(True)
+    return _Mode("grad_enabled", True)
 
 
 def set_grad_enabled(enabled: bool) -> contextlib.ContextDecorator:
-    return _GradMode(bool(enabled))
+    return _Mode("grad_enabled", bool(enabled))
 
 
 def is_grad_enabled() -> bool:
     return flags.grad_enabled
 
 
-@contextlib.contextmanager
-def _hooked_mode(name: str, value: Any) -> Iterator[None]:
-    """Set this thread's mode ``name`` for the block, one of those every operation looks at."""
-    previous = getattr(flags, name)
-    setattr(flags, name, value)
-    flags.hooked += 1
-    try:
-        yield
-    finally:
-        setattr(flags, name, previous)
-        flags.hooked -= 1
-
-
-def detect_anomaly() -> contextlib.AbstractContextManager[None]:
+def detect_anomaly() -> contextlib.ContextDecorator:
     """While on, each op remembers where the user's code created it, and the backward pass
     raises at the first NaN/inf it produces, naming the op and that place."""
-    return _hooked_mode("anomaly", True)
+    return _Mode("anomaly", True, hooked=1)
 
 
-def name_scope(name: str) -> contextlib.AbstractContextManager[None]:
+def name_scope(name: str) -> contextlib.ContextDecorator:
     """Tag every tensor made inside with the scope path (``("MLP", "layers", "0")``): nn modules
     enter their scope when called, and drawings group the tensors of a call into a cluster."""
-    return _hooked_mode("scope", (flags.scope or ()) + (name,))
-
-
-def _user_frames() -> list[traceback.FrameSummary]:
-    here = os.path.dirname(__file__)
-    return [f for f in traceback.extract_stack() if not f.filename.startswith(here)]
+    return _Mode("scope", (flags.scope or ()) + (name,), hooked=1)
 
 
 # ----------------------------------------------------------------------------- interpreters
 class Interpreters:
-    """Where transformations plug into every primitive call, installed when they load (this
-    module imports none of them): ``batch(prim, args, params)`` runs a primitive on batched
-    arguments (``autodiff.vmap``), ``tangents(prim, out, args, params)`` gives its output the
-    tangents of forward mode (``autodiff.forward``); vmap also installs its wrapper type
-    ``batched_type``, ``index(x, index)`` for indices that differ per example, and
-    ``gradients(...)`` for the reverse pass of batched values.  Each is called only while its
+    """Where transformations plug into every primitive call (this module imports none of them):
+    ``tangents(prim, out, args, params)`` gives the output forward mode's tangents (``autodiff.forward``);
+    ``batch(prim, args, params)`` runs a primitive on batched arguments (``autodiff.vmap``, which also
+    installs its wrapper ``batched_type``, ``index(x, index)`` for per-example indices and
+    ``gradients(...)`` for the reverse pass of batched values).  Each is called only while its
     transformation has a level open, so only after it was installed."""
 
     batch: Callable[..., Any] | None = None
@@ -117,6 +105,7 @@ interpreters = Interpreters()
 
 
 # ----------------------------------------------------------------------------- primitives
+@dataclasses.dataclass(eq=False, slots=True)
 class Primitive:
     """One operation, declared once with every rule a transformation needs (JAX's primitives):
 
@@ -134,31 +123,21 @@ class Primitive:
     primitive without derivative (``differentiable=False``) has no vjp or jvp.
     """
 
-    __slots__ = ("name", "forward", "vjp", "jvp", "batch", "broadcasts", "differentiable")
+    name: str
+    forward: Callable[..., Any]
+    vjp: Any = ()
+    jvp: Callable[..., Any] | None = None
+    _: dataclasses.KW_ONLY
+    batch: Callable[..., Any]
+    broadcasts: bool = False
+    differentiable: bool = True
 
-    def __init__(
-        self,
-        name: str,
-        forward: Callable[..., Any],
-        vjp: Any = (),
-        jvp: Callable[..., Any] | None = None,
-        *,
-        batch: Callable[..., Any],
-        broadcasts: bool = False,
-        differentiable: bool = True,
-    ):
-        if name in PRIMITIVES:
-            raise ValueError(f"Primitive: the name '{name}' is taken already; give the new primitive another")
-        if differentiable and (jvp is None or not vjp):
-            raise ValueError(f"Primitive '{name}': a differentiable primitive needs vjp and jvp rules")
-        self.name = name
-        self.forward = forward
-        self.vjp = vjp
-        self.jvp = jvp
-        self.batch = batch
-        self.broadcasts = broadcasts
-        self.differentiable = differentiable
-        PRIMITIVES[name] = self
+    def __post_init__(self) -> None:
+        if self.name in PRIMITIVES:
+            raise ValueError(f"Primitive: the name '{self.name}' is taken; give the new primitive another")
+        if self.differentiable and (self.jvp is None or not self.vjp):
+            raise ValueError(f"Primitive '{self.name}': a differentiable primitive needs vjp and jvp rules")
+        PRIMITIVES[self.name] = self
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         """Evaluate on ``args`` and, when gradients are wanted, record the new vertex:
@@ -201,7 +180,7 @@ class Primitive:
             if shared.inplace_writes:
                 t.recorded_at = shared.inplace_writes
             if hooked and flags.anomaly:
-                t.created_at = _user_frames()
+                t.created_at = [f for f in traceback.extract_stack() if not f.filename.startswith(_PACKAGE)]
             if hooked and flags.scope is not None:
                 t.scope = flags.scope
         if hooked and flags.forward_levels:
@@ -213,9 +192,8 @@ class Primitive:
 
 
 def _argument_error(prim: Primitive, args: tuple, error: Exception) -> Exception:
-    """NumPy's refusal of the arguments (shapes that do not broadcast, a string operand...) as
-    an error of the same kind that names the operation and the arguments; the engine's own
-    errors (the strict device's, for one) pass unchanged."""
+    """NumPy's refusal of the arguments (shapes that do not broadcast, a string operand...) as an error
+    of the same kind naming the operation and the arguments; the engine's own errors pass unchanged."""
     if type(error) is not ValueError and not type(error).__module__.startswith("numpy"):
         return error
     described = ", ".join(
@@ -235,11 +213,11 @@ def _device_error(prim: Primitive, args: tuple) -> ValueError:
     )
 
 
+@dataclasses.dataclass(eq=False)
 class per_argument:  # noqa: N801  (used like a tuple of rules)
     """The VJP rules of a variadic primitive: ``rules[i]`` is ``rule(..., position=i)``."""
 
-    def __init__(self, rule: Callable[..., Any]):
-        self.rule = rule
+    rule: Callable[..., Any]
 
     def __getitem__(self, position: int) -> Callable[..., Any]:
         return lambda *args, **params: self.rule(*args, position=position, **params)
@@ -262,10 +240,9 @@ def sum_of(*terms: Callable[..., Any] | None) -> Callable[..., Any]:
 
 # ----------------------------------------------------------------------------- namespaces
 class RawNamespace:
-    """The namespace rules see on the fast path: the backend's ``xp``, completed by the
-    primitives NumPy lacks (``scatter_add``, ``eye_like``, ...) bound to ``xp``.  Rules call
-    functions by their NumPy names and signatures, which the tensor namespace
-    (:mod:`autodiff.ops`) shares, so one rule runs on arrays and on tensors."""
+    """The namespace rules see on the fast path: the backend's ``xp``, completed by the primitives
+    NumPy lacks (``scatter_add``, ``eye_like``, ...) bound to ``xp``.  Rules call functions by their
+    NumPy names and signatures, which :mod:`autodiff.ops` shares: one rule runs on arrays and tensors."""
 
     def __init__(self, xp: Any):
         self._xp = xp

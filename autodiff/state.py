@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import math
 import threading
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,12 +33,8 @@ class _Modes(threading.local):
         self.tangent_batches: dict[int, tuple[int, ...]] = {}  # open jvp level -> tangent batch shape
 
 
-class _Shared:
-    inplace_writes = 0  # in-place writes ever made; backward checks versions only once there are
-
-
 flags = _Modes()
-shared = _Shared()
+shared = types.SimpleNamespace(inplace_writes=0)  # in-place writes ever made: backward checks versions if any
 
 
 _numbers = itertools.count(1)  # level numbers grow inwards, shared by forward mode and vmap

@@ -11,9 +11,8 @@ from autodiff.state import flags, shared
 
 
 class PlugIns:
-    """What Tensor's methods call into, installed by the layers above when they load (this module
-    imports none of them): the op library behind the operators and NumPy-style methods
-    (``autodiff.ops``), the backward pass (``autodiff.engine``) and drawing (``autodiff.viz``)."""
+    """What Tensor's methods call into, installed by the layers above, which this module does not
+    import: the op library ``autodiff.ops``, the backward pass of ``autodiff.engine``, ``autodiff.viz``."""
 
     ops: Any = None
     backward: Any = None
@@ -26,23 +25,20 @@ plugins = PlugIns()
 class Tensor:
     """An n-dimensional array that records how it was computed.
 
-    ``data`` is the raw backend array (NumPy, CuPy or strict).  When ``requires_grad`` is set,
-    the tensor is also a vertex v of the graph, and these attributes are its public interface
-    (what the engine, forward mode, vmap and the drawings read):
-
-    - ``op``: the primitive f^(v) that produced it (None for a leaf), ``params`` its static
-      parameters, ``parents``: its arguments Parents(v) (Tensors and Python numbers; None once a
-      backward pass freed them), ``saved``: their raw arrays as the primitive saw them;
-    - ``version``: the in-place write counter at this tensor's last in-place write, and
-      ``recorded_at``: the counter when the vertex was recorded (the engine compares them);
-    - ``tangents``: forward mode's tangents, by level; ``retains_grad``: keep its adjoint in
-      ``.grad``; ``label``: the name given with ``.name()``; ``scope``: the nn modules being called
-      when it was made; ``created_at``: where the user's code made it (under ``detect_anomaly``).
+    ``data`` is the raw backend array (NumPy, CuPy or strict).  When ``requires_grad`` is set, the
+    tensor is also a vertex v of the graph, with this public interface (read by the engine, forward
+    mode, vmap and the drawings): ``op``, the primitive f^(v) that made it (None for a leaf), and
+    ``params``, its static parameters; ``parents``, its arguments Parents(v) (Tensors and numbers;
+    None once a backward pass freed them), and ``saved``, their raw arrays as the primitive saw them;
+    ``version``, the in-place write counter at its last in-place write, and ``recorded_at``, the
+    counter when it was recorded; ``tangents``, forward mode's tangents by level; ``retains_grad``;
+    ``label`` (given with ``.name()``); ``scope``, the nn modules being called when it was made;
+    ``created_at``, where the user's code made it (under ``detect_anomaly``).
 
     ``grad`` is a Tensor, so a gradient computed with ``create_graph=True`` can be differentiated
-    again.  Writing ``t.data`` directly bypasses autodiff (as in PyTorch); the in-place methods
-    (``add_``, ``mul_``, ``t[i] = v`` ...) bump the version counter instead, so that a backward
-    pass through a value modified after it was used raises an error naming the operation.
+    again.  Writing ``t.data`` bypasses autodiff (as in PyTorch); the in-place methods (``add_``,
+    ``t[i] = v`` ...) bump the version counter, so that a backward pass through a value modified
+    after it was used raises an error naming the operation.
     """
 
     __array_ufunc__ = None  # NumPy arrays defer to our reflected operators
@@ -104,8 +100,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ leaving autodiff
     def numpy(self) -> np.ndarray:
-        """The values as a NumPy array (an explicit copy to the host for device tensors;
-        shares memory on the CPU, as ``torch.Tensor.numpy``)."""
+        """The values as a NumPy array (a copy to the host for device tensors; shared memory on the CPU)."""
         return backend.to_numpy(self.data)
 
     def item(self) -> Any:
@@ -181,12 +176,10 @@ class Tensor:
 
     # ------------------------------------------------------------------ in-place operations
     def _write(self, what: str, raw: Any, recorded: Any, other: Any = None, index: Any = Ellipsis) -> Tensor:
-        """An in-place write.  Without gradients to keep, ``raw()`` gives the new values, written
-        into ``data[index]``.  When a gradient must flow (this tensor is part of a graph, or ``other``
-        requires grad), the write is recorded instead, as PyTorch does: ``recorded(old)``
-        computes the new value from a snapshot ``old`` of this vertex, and this tensor becomes
-        that new vertex.  Vertices recorded before the write then refuse to backpropagate
-        through it (the version check).  A leaf that requires grad refuses in-place writes."""
+        """An in-place write: ``data[index] = raw()``.  When a gradient must flow (this tensor or
+        ``other`` requires grad) it is recorded instead, as in PyTorch: this tensor becomes the vertex
+        ``recorded(old)``, computed from a snapshot ``old``, and vertices recorded before the write
+        refuse to backpropagate through it (the version check)."""
         if flags.grad_enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             if self.requires_grad and self.op is None:
                 raise RuntimeError(
@@ -196,40 +189,36 @@ class Tensor:
             old = Tensor.__new__(Tensor)
             old.__dict__.update(self.__dict__)
             old.data = self.data.copy()
-            if isinstance(other, Tensor) and other.requires_grad:
-                _redirect(other, self, old)
             new = recorded(old)
+            _redirect(new, self, old)
             self.mark_written()
-            self.data[...] = new.data
-            vertex = {k: v for k, v in new.__dict__.items() if k not in ("data", "grad", "_name")}
-            self.__dict__.update(vertex, _recorded_at=shared.inplace_writes)
+            self.data[...] = new.__dict__.pop("data")
+            self.__dict__.update(new.__dict__, recorded_at=shared.inplace_writes)
             return self
         self.data[index] = raw()
         self.mark_written()
         return self
 
     def mark_written(self) -> None:
-        """Record an in-place write: a backward pass through a vertex recorded before it, that
-        used this tensor, then raises instead of using the new values."""
+        """Count an in-place write: backward through a vertex that used this tensor before it raises."""
         shared.inplace_writes += 1
         self.version = shared.inplace_writes
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._write(
-            "__setitem__",
-            lambda: _raw(value),
-            lambda old: plugins.ops.setitem(old, index, value),
-            value,
-            _raw_index(index),
+        self._store("__setitem__", index, value)
+
+    def _store(self, what: str, index: Any, value: Any) -> Tensor:
+        """``self[index] = value`` (``t[i] = v``, ``copy_``, ``fill_``)."""
+        raw_index = tuple(map(_raw, index)) if isinstance(index, tuple) else _raw(index)
+        return self._write(
+            what, lambda: _raw(value), lambda old: plugins.ops.setitem(old, index, value), value, raw_index
         )
 
     def copy_(self, other: Any) -> Tensor:
-        return self._write(
-            "copy_", lambda: _raw(other), lambda old: plugins.ops.setitem(old, Ellipsis, other), other
-        )
+        return self._store("copy_", Ellipsis, other)
 
     def fill_(self, value: float) -> Tensor:
-        return self._write("fill_", lambda: value, lambda old: plugins.ops.setitem(old, Ellipsis, value))
+        return self._store("fill_", Ellipsis, value)
 
     def zero_(self) -> Tensor:
         return self.fill_(0)
@@ -258,9 +247,9 @@ class Tensor:
 
 
 def _redirect(root: Tensor, written: Tensor, old: Tensor) -> None:
-    """In the graph of ``root`` (recorded before ``written`` is overwritten, as in
-    ``k.copy_(k * 2)``), make the vertices that used ``written`` use its snapshot ``old``: the
-    value they saw.  Without this the new vertex would be its own ancestor."""
+    """In the graph of ``root``, the vertex of a write to ``written`` (as ``k.copy_(k * 2)`` or
+    ``k.add_(k)``), make the vertices that used ``written`` use its snapshot ``old``: the value they
+    saw.  Without this the new vertex would be its own ancestor."""
     seen, stack = set(), [root]
     while stack:
         v = stack.pop()
@@ -269,19 +258,12 @@ def _redirect(root: Tensor, written: Tensor, old: Tensor) -> None:
         seen.add(id(v))
         if any(p is written for p in v.parents):
             v.parents = tuple(old if p is written else p for p in v.parents)
-            if v.saved is not None:
-                v.saved = [old.data if p is old else a for p, a in zip(v.parents, v.saved, strict=True)]
+            v.saved = [old.data if p is old else a for p, a in zip(v.parents, v.saved, strict=True)]
         stack.extend(p for p in v.parents if isinstance(p, Tensor) and p.requires_grad and p is not old)
 
 
 def _raw(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
-
-
-def _raw_index(index: Any) -> Any:
-    if isinstance(index, tuple):
-        return tuple(_raw(i) for i in index)
-    return _raw(index)
 
 
 def _method(name: str):
@@ -311,12 +293,8 @@ for _dunder, _name in ARITHMETIC.items():
     setattr(Tensor, f"__r{_dunder}__", _operator(_name, reflected=True))
 for _dunder, _name in COMPARISONS.items():
     setattr(Tensor, f"__{_dunder}__", _operator(_name))
-for _dunder, _name in {
-    "neg": "negative",
-    "abs": "abs",
-    "invert": "logical_not",
-    "getitem": "getitem",
-}.items():
+UNARY = {"neg": "negative", "abs": "abs", "invert": "logical_not", "getitem": "getitem"}
+for _dunder, _name in UNARY.items():
     setattr(Tensor, f"__{_dunder}__", _method(_name))
 
 METHODS = (

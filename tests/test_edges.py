@@ -165,6 +165,14 @@ def test_in_place_arithmetic_with_a_value_that_requires_grad_is_recorded():
     np.testing.assert_allclose(v.grad.numpy(), 2 * (1 + 3 * np.array([1.0, 2.0]) ** 2))
 
 
+def test_in_place_write_of_a_vertex_with_itself_keeps_the_graph_acyclic():
+    x = ad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    y.add_(y)  # was recorded as its own parent: backward then silently gave no gradient
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 4.0])
+
+
 def test_setitem_second_order_and_views_see_the_write():
     v = ad.tensor([1.0, 2.0], requires_grad=True)
     k = ad.zeros(2, 2)
