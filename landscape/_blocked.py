@@ -160,8 +160,10 @@ class Tridiagonal:
     def __init__(self, gram: Any):
         from scipy.linalg import lapack
 
-        # gram.T: the same symmetric matrix, Fortran-ordered, so that LAPACK works in its place
-        factor, self.diag, self.off, tau, info = lapack.dsytrd(gram.T, lower=1, overwrite_a=1)
+        # gram.T: the same symmetric matrix, Fortran-ordered, so that LAPACK works in its place;
+        # the workspace LAPACK asks for (SciPy's default, k, runs the unblocked code: twice the time)
+        work = int(lapack.dsytrd_lwork(gram.shape[0], lower=1)[0])
+        factor, self.diag, self.off, tau, info = lapack.dsytrd(gram.T, lower=1, lwork=work, overwrite_a=1)
         if info:
             raise ValueError(f"functional_dimension: dsytrd failed (info={info})")
         k = gram.shape[0]
