@@ -453,7 +453,7 @@ def _stream_spectrum(
 
             def correct(basis: Any, residual: Any) -> Any:
                 rotated = tridiagonal.q(residual.copy(), transpose=True)
-                return tridiagonal.q(correction(tridiagonal, z, rotated, sweeps=4))
+                return tridiagonal.q(correction(tridiagonal, z, rotated, sweeps=2))
 
         else:
             scale = xp.zeros_like(lam)
