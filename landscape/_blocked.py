@@ -152,7 +152,7 @@ class Tridiagonal:
     Householder reflectors, applied by blocks in the compact WY form ``I - V S V^T`` (Schreiber
     and Van Loan 1989), so that Q x costs matrix products.  Tridiagonalisation is most of
     ``eigh``'s work on the eigenvalues; the eigenvectors, ``eigh``'s other half, are then only
-    computed where asked (MRRR on T, ``dstemr``) and carried back by Q.  NumPy arrays only
+    computed where asked (MRRR on T, Dhillon and Parlett 2004) and carried back by Q.  NumPy only
     (needs SciPy's LAPACK wrappers); ``G + shift I`` is solved in T's coordinates in O(k)."""
 
     shift = 0.0  # of the solves, set by the caller
