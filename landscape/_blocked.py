@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 import autodiff as ad
 from autodiff import backend
 from landscape._core import xp_of
@@ -166,11 +164,11 @@ class Tridiagonal:
         factor, self.diag, self.off, tau, info = lapack.dsytrd(gram.T, lower=1, lwork=work, overwrite_a=1)
         if info:
             raise ValueError(f"functional_dimension: dsytrd failed (info={info})")
-        k = gram.shape[0]
+        xp, k = xp_of(gram), gram.shape[0]
         for j0 in range(0, k, NB):  # reflector i: column i under the diagonal, v[i + 1] = 1
             j1 = min(j0 + NB, k)
-            factor[:j1, j0:j1] = np.tril(factor[:j1, j0:j1], -j0 - 1)
-        index = np.arange(k - 1)
+            factor[:j1, j0:j1] = xp.tril(factor[:j1, j0:j1], -j0 - 1)
+        index = xp.arange(k - 1)
         factor[index + 1, index] = 1.0
         self.blocks = []
         for j0 in range(0, k - 1, NB):
@@ -218,7 +216,7 @@ def _triangular_factor(v: Any, tau: Any) -> Any:
     """The upper triangular S with ``H_0 H_1 ... H_(b-1) = I - V S V^T``, ``H_i = I - tau_i v_i
     v_i^T`` (LAPACK's ``dlarft``, forward and columnwise)."""
     b = tau.shape[0]
-    inner, s = v.T @ v, np.zeros((b, b))
+    inner, s = v.T @ v, xp_of(v).zeros((b, b), dtype=v.dtype)
     for i in range(b):
         s[i, i] = tau[i]
         s[:i, i] = -tau[i] * (s[:i, :i] @ inner[:i, i])
