@@ -122,6 +122,8 @@ def backprop(
     tensors and are recorded, so the result can be differentiated again (the graph is then retained
     unless ``retain_graph=False``).  ``observer(v, z)`` sees each adjoint as it is completed.
     """
+    if not outputs:
+        return {}
     tensor_mode = create_graph or flags.forward_levels > 0
     retain_graph = create_graph if retain_graph is None else retain_graph
     target_set = None if targets is None else set(targets)
