@@ -282,8 +282,7 @@ def _operator(name: str, reflected: bool = False):
     return lambda self, other: getattr(plugins.ops, name)(self, other)
 
 
-# The operators, by the op each calls: ``x - y`` is ``subtract(x, y)``, ``2 - x`` (``__rsub__``)
-# is ``subtract(2, x)``, ``-x`` is ``negative(x)``.
+# The operators, by the op each calls: ``x - y`` is ``subtract(x, y)``, ``-x`` is ``negative(x)``.
 ARITHMETIC = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide", "pow": "power"}
 ARITHMETIC["matmul"] = "matmul"
 COMPARISONS = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "eq": "equal"}
