@@ -254,10 +254,9 @@ def gradients(
     retain_graph: bool | None = None,
     create_graph: bool = False,
 ) -> list[Tensor]:
-    """Vector-Jacobian products ``sum_k J_k^T grad_outputs[k]`` for each input, returned (not
-    accumulated): PyTorch's ``torch.autograd.grad``.  With ``batched``, every grad_output has
-    one extra leading axis (a batch of cotangents) and so does every result.  An input the
-    outputs do not depend on gets zeros."""
+    """Vector-Jacobian products ``sum_k J_k^T grad_outputs[k]`` for each input, returned (not accumulated):
+    PyTorch's ``torch.autograd.grad``.  With ``batched``, every grad_output has one extra leading axis (a
+    batch of cotangents) and so does every result.  An input the outputs do not depend on gets zeros."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if not all(isinstance(x, Tensor) and x.requires_grad for x in inputs):

@@ -175,9 +175,8 @@ def _one_hot(like: Tensor, lo: int, hi: int) -> Tensor:
 
 
 def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
-    """The Jacobian by reverse mode: batched backward passes over one-hot cotangents, at most
-    ``chunk_size`` at a time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape:
-    ``out.shape + x.shape``."""
+    """The Jacobian by reverse mode: batched backward passes over one-hot cotangents, at most ``chunk_size``
+    at a time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape: ``out.shape + x.shape``."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
@@ -209,9 +208,8 @@ def _one_output(f: Callable, args: tuple, k: int, xk: Tensor) -> Tensor:
 
 
 def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
-    """The Jacobian by forward mode: batched forward passes over one-hot tangents, at most
-    ``chunk_size`` at a time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape:
-    ``out.shape + x.shape``."""
+    """The Jacobian by forward mode: batched forward passes over one-hot tangents, at most ``chunk_size`` at a
+    time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape: ``out.shape + x.shape``."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:

@@ -302,10 +302,9 @@ def getitem(x: Any, index: Any) -> Tensor:
 
 
 def setitem(x: Any, index: Any, values: Any) -> Tensor:
-    """x after ``x[index] = values``, out of place (JAX's ``x.at[index].set(values)``): the
-    gradient reaches x where it was not overwritten and ``values`` where they were written (the
-    last write wins for repeated indices, as in NumPy).  ``t[index] = v`` on a tensor records this
-    when a gradient must flow."""
+    """x after ``x[index] = values``, out of place (JAX's ``x.at[index].set(values)``): the gradient reaches x
+    where it was not overwritten and ``values`` where they were written (the last write wins for repeated
+    indices, as in NumPy).  ``t[index] = v`` on a tensor records this when a gradient must flow."""
     x = as_tensor(x)
     values = as_tensor(values, like=x)
     if values.requires_grad and not backend.is_floating(x.dtype):

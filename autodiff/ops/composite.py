@@ -1,7 +1,6 @@
-"""The public functions of computation: reductions, softmax, elementwise composites and products,
-with NumPy's signatures, over the primitives (the functions that arrange entries are in
-:mod:`autodiff.ops.arrange`).  Composites (mean, var, softmax, ...) are plain Python over the
-primitives, so their derivatives come for free.
+"""The public functions of computation: reductions, softmax, elementwise composites and products, with NumPy's
+signatures, over the primitives (the functions that arrange entries are in :mod:`autodiff.ops.arrange`).
+Composites (mean, var, softmax, ...) are plain Python over the primitives, so their derivatives come for free.
 """
 
 from __future__ import annotations
