@@ -122,6 +122,8 @@ def backprop(
     tensors and are recorded, so the result can be differentiated again (the graph is then retained
     unless ``retain_graph=False``).  ``observer(v, z)`` sees each adjoint as it is completed.
     """
+    if not outputs:
+        return {}
     tensor_mode = create_graph or flags.forward_levels > 0
     retain_graph = create_graph if retain_graph is None else retain_graph
     target_set = None if targets is None else set(targets)
@@ -252,10 +254,9 @@ def gradients(
     retain_graph: bool | None = None,
     create_graph: bool = False,
 ) -> list[Tensor]:
-    """Vector-Jacobian products ``sum_k J_k^T grad_outputs[k]`` for each input, returned (not
-    accumulated): PyTorch's ``torch.autograd.grad``.  With ``batched``, every grad_output has
-    one extra leading axis (a batch of cotangents) and so does every result.  An input the
-    outputs do not depend on gets zeros."""
+    """Vector-Jacobian products ``sum_k J_k^T grad_outputs[k]`` for each input, returned (not accumulated):
+    PyTorch's ``torch.autograd.grad``.  With ``batched``, every grad_output has one extra leading axis (a
+    batch of cotangents) and so does every result.  An input the outputs do not depend on gets zeros."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if not all(isinstance(x, Tensor) and x.requires_grad for x in inputs):

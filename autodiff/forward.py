@@ -18,6 +18,7 @@ from typing import Any
 
 from autodiff import backend, ops
 from autodiff.graph import Primitive, interpreters, raw_namespace
+from autodiff.ops.batching import pad_axes
 from autodiff.ops.shape import alias
 from autodiff.state import flags, open_level
 from autodiff.tensor import Tensor
@@ -59,20 +60,13 @@ def tangent_of(y: Tensor, number: int) -> Tensor:
     return Tensor(backend.array_module(y.data).zeros(flags.tangent_batches[number] + y.shape, dtype=y.dtype))
 
 
-def _pad(ns: Any, t: Any, x: Any, ndim: int) -> Any:
-    """Left-pad the axes of a broadcasting argument's tangent with ones, up to ``ndim``."""
-    x_ndim = x.ndim
-    if x_ndim >= ndim:
-        return t
-    return ns.reshape(t, tuple(t.shape[: t.ndim - x_ndim]) + (1,) * (ndim - x_ndim) + tuple(x.shape))
-
-
 def _output_tangent(
     prim: Primitive, ns: Any, tangents: list, out: Any, args: Any, params: dict, batch: tuple
 ) -> Any:
     if prim.broadcasts:
         tangents = [
-            None if t is None else _pad(ns, t, a, out.ndim) for t, a in zip(tangents, args, strict=True)
+            None if t is None else pad_axes(ns, t, t.ndim - a.ndim, out.ndim)
+            for t, a in zip(tangents, args, strict=True)
         ]
     result = prim.jvp(ns, tangents, out, *args, **params)
     target = batch + tuple(out.shape)

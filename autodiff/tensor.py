@@ -25,20 +25,19 @@ plugins = PlugIns()
 class Tensor:
     """An n-dimensional array that records how it was computed.
 
-    ``data`` is the raw backend array (NumPy, CuPy or strict).  When ``requires_grad`` is set, the
-    tensor is also a vertex v of the graph, with this public interface (read by the engine, forward
-    mode, vmap and the drawings): ``op``, the primitive f^(v) that made it (None for a leaf), and
-    ``params``, its static parameters; ``parents``, its arguments Parents(v) (Tensors and numbers;
-    None once a backward pass freed them), and ``saved``, their raw arrays as the primitive saw them;
-    ``version``, the in-place write counter at its last in-place write, and ``recorded_at``, the
-    counter when it was recorded; ``tangents``, forward mode's tangents by level; ``retains_grad``;
-    ``label`` (given with ``.name()``); ``scope``, the nn modules being called when it was made;
-    ``created_at``, where the user's code made it (under ``detect_anomaly``).
+    ``data`` is the raw backend array (NumPy, CuPy or strict).  When ``requires_grad`` is set, the tensor is
+    also a vertex v of the graph, with this public interface (read by the engine, forward mode, vmap and the
+    drawings): ``op``, the primitive f^(v) that made it (None for a leaf), and ``params``, its static
+    parameters; ``parents``, its arguments Parents(v) (Tensors and numbers; None once a backward pass freed
+    them), and ``saved``, their raw arrays as the primitive saw them; ``version``, the in-place write counter
+    at its last in-place write, and ``recorded_at``, the counter when it was recorded; ``tangents``, forward
+    mode's tangents by level; ``retains_grad``; ``label`` (given with ``.name()``); ``scope``, the nn modules
+    being called when it was made; ``created_at``, where the user's code made it (under ``detect_anomaly``).
 
-    ``grad`` is a Tensor, so a gradient computed with ``create_graph=True`` can be differentiated
-    again.  Writing ``t.data`` bypasses autodiff (as in PyTorch); the in-place methods (``add_``,
-    ``t[i] = v`` ...) bump the version counter, so that a backward pass through a value modified
-    after it was used raises an error naming the operation.
+    ``grad`` is a Tensor, so a gradient computed with ``create_graph=True`` can be differentiated again.
+    Writing ``t.data`` bypasses autodiff (as in PyTorch); the in-place methods (``add_``, ``t[i] = v`` ...)
+    bump the version counter, so that a backward pass through a value modified after it was used raises an
+    error naming the operation.
     """
 
     __array_ufunc__ = None  # NumPy arrays defer to our reflected operators
@@ -282,8 +281,7 @@ def _operator(name: str, reflected: bool = False):
     return lambda self, other: getattr(plugins.ops, name)(self, other)
 
 
-# The operators, by the op each calls: ``x - y`` is ``subtract(x, y)``, ``2 - x`` (``__rsub__``)
-# is ``subtract(2, x)``, ``-x`` is ``negative(x)``.
+# The operators, by the op each calls: ``x - y`` is ``subtract(x, y)``, ``-x`` is ``negative(x)``.
 ARITHMETIC = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide", "pow": "power"}
 ARITHMETIC["matmul"] = "matmul"
 COMPARISONS = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "eq": "equal"}

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from autodiff import backend, forward, ops
+from autodiff.creation import zeros
 from autodiff.engine import gradients
 from autodiff.graph import enable_grad
 from autodiff.ops.arrange import as_tensor
@@ -58,10 +59,8 @@ def _argnums(argnums: ArgNums, n: int) -> tuple[int, ...]:
 
 def _call_with(f: Callable, args: tuple, nums: Sequence[int], *xs: Any) -> Any:
     """``f(*args)`` with the arguments at ``nums`` replaced by ``xs``."""
-    call_args = list(args)
-    for k, x in zip(nums, xs, strict=True):
-        call_args[k] = x
-    return f(*call_args)
+    replaced = dict(zip(nums, xs, strict=True))
+    return f(*(replaced.get(k, a) for k, a in enumerate(args)))
 
 
 def _call_watched(f: Callable, args: tuple, argnums: ArgNums) -> tuple[Any, tuple[Tensor, ...], bool]:
@@ -94,7 +93,7 @@ def value_and_grad(f: Callable, argnums: ArgNums = 0, has_aux: bool = False) -> 
                 "for vector outputs use jacrev or vjp"
             )
         if not out.requires_grad:
-            grads = [_zeros_like(w, w.shape) for w in watched]
+            grads = [zeros(w.shape, dtype=w.dtype, device=w.device) for w in watched]
         else:
             grads = gradients(out, watched, create_graph=nested)
         return ((out, aux) if has_aux else out), grads[0] if isinstance(argnums, int) else tuple(grads)
@@ -169,29 +168,22 @@ def _jacobian_output(out: Any, name: str) -> Any:
     return out
 
 
-def _zeros_like(like: Tensor, shape: tuple) -> Tensor:
-    return Tensor(backend.array_module(like.data).zeros(shape, dtype=like.dtype))
-
-
 def _one_hot(like: Tensor, lo: int, hi: int) -> Tensor:
     """Rows lo..hi of the identity of size ``like.size``, each reshaped to ``like.shape``."""
-    xp = backend.array_module(like.data)
-    eye = xp.zeros((hi - lo, like.size), dtype=like.dtype)
-    eye[xp.arange(hi - lo), xp.arange(lo, hi)] = 1
+    eye = backend.array_module(like.data).eye(hi - lo, like.size, k=lo, dtype=like.dtype)
     return Tensor(eye.reshape((hi - lo, *like.shape)))
 
 
 def jacrev(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
-    """The Jacobian by reverse mode: batched backward passes over one-hot cotangents, at most
-    ``chunk_size`` at a time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape:
-    ``out.shape + x.shape``."""
+    """The Jacobian by reverse mode: batched backward passes over one-hot cotangents, at most ``chunk_size``
+    at a time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape: ``out.shape + x.shape``."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         out, watched, nested = _call_watched(f, args, argnums)
         out = as_tensor(_jacobian_output(out, "jacrev"))
         if not (out.requires_grad and out.size):
-            jacs = [_zeros_like(w, out.shape + w.shape) for w in watched]
+            jacs = [zeros(out.shape + w.shape, dtype=w.dtype, device=w.device) for w in watched]
         else:
             options = dict(batched=True, retain_graph=True, create_graph=nested)
             chunks = [
@@ -216,9 +208,8 @@ def _one_output(f: Callable, args: tuple, k: int, xk: Tensor) -> Tensor:
 
 
 def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> Callable:
-    """The Jacobian by forward mode: batched forward passes over one-hot tangents, at most
-    ``chunk_size`` at a time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape:
-    ``out.shape + x.shape``."""
+    """The Jacobian by forward mode: batched forward passes over one-hot tangents, at most ``chunk_size`` at a
+    time (None: ``DEFAULT_CHUNK``; 0: all in one pass).  Result shape: ``out.shape + x.shape``."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
@@ -227,7 +218,7 @@ def jacfwd(f: Callable, argnums: ArgNums = 0, chunk_size: int | None = None) -> 
             x = as_tensor(args[k])
             call = functools.partial(_one_output, f, args, k)
             if x.size == 0:  # no direction to push: the Jacobian is empty, out.shape + (0, ...)
-                jacs.append(_zeros_like(x, call(x).shape + x.shape))
+                jacs.append(zeros(call(x).shape + x.shape, dtype=x.dtype, device=x.device))
                 continue
             columns = []
             for lo, hi in _chunks(x.size, chunk_size):
@@ -246,11 +237,9 @@ def hessian(f: Callable, argnums: int = 0, mode: str = "fwd-rev", chunk_size: in
     ``hessian``: the gradient's graph is never recorded, so memory stays one gradient pass plus a chunk of
     tangents) or ``jacrev(grad(f))`` (``mode="rev-rev"``: the gradient's graph is recorded once and reused
     by every chunk).  ``landscape.hessian`` defaults to rev-rev: on networks' dense Hessians, ~30% faster."""
-    if mode == "fwd-rev":
-        return jacfwd(grad(f, argnums), argnums, chunk_size)
-    if mode == "rev-rev":
-        return jacrev(grad(f, argnums), argnums, chunk_size)
-    raise ValueError(f"hessian: mode must be 'fwd-rev' or 'rev-rev', not {mode!r}")
+    if mode not in ("fwd-rev", "rev-rev"):
+        raise ValueError(f"hessian: mode must be 'fwd-rev' or 'rev-rev', not {mode!r}")
+    return (jacfwd if mode == "fwd-rev" else jacrev)(grad(f, argnums), argnums, chunk_size)
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Tensor:

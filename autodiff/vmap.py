@@ -25,7 +25,7 @@ from typing import Any
 from autodiff import ops
 from autodiff.creation import ones_like
 from autodiff.graph import Primitive, interpreters
-from autodiff.ops.batching import unbatched_output
+from autodiff.ops.batching import full, unbatched_output
 from autodiff.state import flags, open_level
 from autodiff.tensor import Tensor
 
@@ -90,9 +90,7 @@ def batched_call(prim: Primitive, args: tuple, params: dict) -> Tensor:
 
 def _broadcast_at(x: Any, number: int) -> BatchedTensor:
     """x, not batched at level ``number``, as a batched tensor of that level (a broadcast)."""
-    x = ops.as_tensor(x)
-    size = flags.vmap_sizes[number]
-    return BatchedTensor(ops.broadcast_to(ops.expand_dims(x, 0), (size, *x.shape)), number)
+    return BatchedTensor(full(ops.as_tensor(x), flags.vmap_sizes[number], batched=False), number)
 
 
 def per_example(x: Any, levels: list[int] | None = None) -> Any:
@@ -122,19 +120,18 @@ def wrap(x: Any, levels: Sequence[int]) -> Any:
     return x
 
 
-def getitem_per_example(x: Tensor, index: Any) -> Tensor:
+def getitem_per_example(x: Tensor, index: tuple) -> Tensor:
     """Inside vmap, indices that differ per example: index example by example, the results stacked."""
-    entries = index if isinstance(index, tuple) else (index,)
-    if any(isinstance(i, Tensor) and i.dtype == bool for i in entries):
+    if any(isinstance(i, Tensor) and i.dtype == bool for i in index):
         raise ValueError(
             "getitem: a boolean mask that differs per example inside vmap selects a different number "
             "of entries per example, so the result has no single shape; use ad.where(mask, x, 0) instead"
         )
-    number = max(t.level for t in (x, *entries) if isinstance(t, BatchedTensor))
-    batched = [isinstance(t, BatchedTensor) and t.level == number for t in (x, *entries)]
+    number = max(t.level for t in (x, *index) if isinstance(t, BatchedTensor))
+    batched = [isinstance(t, BatchedTensor) and t.level == number for t in (x, *index)]
     rows = []
     for i in range(flags.vmap_sizes[number]):
-        xi, *index_i = [t.value[i] if b else t for t, b in zip((x, *entries), batched, strict=True)]
+        xi, *index_i = [t.value[i] if b else t for t, b in zip((x, *index), batched, strict=True)]
         rows.append(ops.getitem(xi, tuple(index_i)))
     return BatchedTensor(ops.stack(rows, axis=0), number)
 

@@ -117,6 +117,14 @@ def test_retain_graph_allows_second_backward():
     assert x.grad.item() == pytest.approx(4 * math.e)
 
 
+def test_backprop_from_no_outputs_finds_nothing():
+    from autodiff.engine import backprop
+
+    x = ad.tensor(1.0, requires_grad=True)
+    assert backprop([], [], targets=[x]) == {}
+    assert x.grad is None
+
+
 def test_higher_order_known_answers():
     f = lambda x: ad.sin(x) * ad.exp(x)  # noqa: E731
     x = 0.3

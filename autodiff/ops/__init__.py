@@ -30,8 +30,7 @@ from autodiff.tensor import plugins
 
 
 def _accept_torch_names(fn: Any) -> Any:
-    """``fn`` also taking PyTorch's ``dim=`` and ``keepdim=`` as aliases of ``axis=`` and
-    ``keepdims=``."""
+    """``fn`` also taking PyTorch's ``dim=`` and ``keepdim=`` as aliases of ``axis=`` and ``keepdims=``."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

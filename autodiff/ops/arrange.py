@@ -19,6 +19,7 @@ import numpy as np  # shapes and dtypes only; array math goes through the backen
 
 from autodiff import backend
 from autodiff.backend import shape_tuple
+from autodiff.creation import tensor
 from autodiff.graph import interpreters
 from autodiff.ops import elementwise as ew
 from autodiff.ops import shape as sh
@@ -31,8 +32,6 @@ def as_tensor(x: Any, like: Tensor | None = None) -> Tensor:
     given, in which case it must already be there (nothing is moved implicitly)."""
     if isinstance(x, Tensor):
         return x
-    from autodiff.creation import tensor
-
     return tensor(x, device=None if like is None else like.device)
 
 
@@ -246,12 +245,11 @@ def _is_int(i: Any) -> bool:
     return isinstance(i, int | np.integer) and not isinstance(i, bool)
 
 
-def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
-    """The index as one entry per axis (ints, slices, integer arrays on x's device, Nones), with
+def canonical_index(x: Tensor, index: tuple) -> tuple[tuple, tuple | None]:
+    """The index tuple as one entry per axis (ints, slices, integer arrays on x's device, Nones), with
     boolean masks turned into integer arrays and Ellipsis expanded.  When the integer arrays are
     not adjacent, NumPy puts their axes first: then also return the permutation of x that makes
     them adjacent at the front, which gives the same result."""
-    index = index if isinstance(index, tuple) else (index,)
     xp = backend.namespace(x.device)
     entries: list = []
     for i in index:
@@ -290,28 +288,23 @@ def canonical_index(x: Tensor, index: Any) -> tuple[tuple, tuple | None]:
     return tuple(entries[k] for k in advanced + rest), perm
 
 
-def _batched_index(index: Any) -> bool:
-    entries = index if isinstance(index, tuple) else (index,)
-    return builtins.any(isinstance(i, interpreters.batched_type) for i in entries)
-
-
 def getitem(x: Any, index: Any) -> Tensor:
     """NumPy indexing: basic (ints, slices, None, ...) and advanced (integer and boolean
     arrays); the gradient scatters back, repeated indices accumulating."""
     x = as_tensor(x)
-    if flags.vmap_levels and _batched_index(index):
-        return interpreters.index(x, index)  # indices that differ per example: vmap's business
     if type(index) is slice and x.ndim:  # x[a:b], the common case, needs no canonical form
         return sh.getitem(x, index=(index,) + (slice(None),) * (x.ndim - 1))
+    index = index if isinstance(index, tuple) else (index,)
+    if flags.vmap_levels and builtins.any(isinstance(i, interpreters.batched_type) for i in index):
+        return interpreters.index(x, index)  # indices that differ per example: vmap's business
     index, perm = canonical_index(x, index)
     return sh.getitem(x if perm is None else transpose(x, perm), index=index)
 
 
 def setitem(x: Any, index: Any, values: Any) -> Tensor:
-    """x after ``x[index] = values``, out of place (JAX's ``x.at[index].set(values)``): the
-    gradient reaches x where it was not overwritten and ``values`` where they were written (the
-    last write wins for repeated indices, as in NumPy).  ``t[index] = v`` on a tensor records this
-    when a gradient must flow."""
+    """x after ``x[index] = values``, out of place (JAX's ``x.at[index].set(values)``): the gradient reaches x
+    where it was not overwritten and ``values`` where they were written (the last write wins for repeated
+    indices, as in NumPy).  ``t[index] = v`` on a tensor records this when a gradient must flow."""
     x = as_tensor(x)
     values = as_tensor(values, like=x)
     if values.requires_grad and not backend.is_floating(x.dtype):

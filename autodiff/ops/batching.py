@@ -14,14 +14,14 @@ import string
 from typing import Any
 
 from autodiff.graph import PRIMITIVES
-from autodiff.tensor import Tensor
+from autodiff.tensor import Tensor, plugins
 
 
-def _pad(t: Any, ndim: int) -> Any:
-    """Left-pad the logical axes of a batched tensor with unit axes, up to ``ndim``."""
-    if t.ndim - 1 >= ndim:
+def pad_axes(ns: Any, t: Any, nb: int, ndim: int) -> Any:
+    """Left-pad the axes of ``t`` after its ``nb`` leading (batch) axes with unit axes, up to ``ndim``."""
+    if t.ndim - nb >= ndim:
         return t
-    return PRIMITIVES["reshape"](t, shape=(t.shape[0],) + (1,) * (ndim + 1 - t.ndim) + tuple(t.shape[1:]))
+    return ns.reshape(t, tuple(t.shape[:nb]) + (1,) * (ndim + nb - t.ndim) + tuple(t.shape[nb:]))
 
 
 def full(t: Any, size: int, batched: bool) -> Any:
@@ -46,7 +46,7 @@ def broadcasting(args: list, params: dict, size: int, batched: list) -> tuple[li
     """NumPy broadcasting: left-pad every batched argument's logical axes to the common rank, so
     that the batch axes line up (unbatched arguments broadcast against them)."""
     ndim = max(a.ndim - (1 if b else 0) for a, b in zip(args, batched, strict=True) if isinstance(a, Tensor))
-    return [_pad(a, ndim) if b else a for a, b in zip(args, batched, strict=True)], params
+    return [pad_axes(plugins.ops, a, 1, ndim) if b else a for a, b in zip(args, batched, strict=True)], params
 
 
 def prepend_to(name: str):
@@ -61,7 +61,7 @@ def prepend_to(name: str):
 def target_shape(args: list, params: dict, size: int, batched: list) -> tuple[list, dict]:
     """``broadcast_to``: the argument's logical axes left-padded to the target's rank, and the batch
     axis put in front of the target shape."""
-    x = _pad(args[0], len(params["shape"]))
+    x = pad_axes(plugins.ops, args[0], 1, len(params["shape"]))
     return [x], {**params, "shape": (x.shape[0], *params["shape"])}
 
 

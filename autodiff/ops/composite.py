@@ -1,7 +1,6 @@
-"""The public functions of computation: reductions, softmax, elementwise composites and products,
-with NumPy's signatures, over the primitives (the functions that arrange entries are in
-:mod:`autodiff.ops.arrange`).  Composites (mean, var, softmax, ...) are plain Python over the
-primitives, so their derivatives come for free.
+"""The public functions of computation: reductions, softmax, elementwise composites and products, with NumPy's
+signatures, over the primitives (the functions that arrange entries are in :mod:`autodiff.ops.arrange`).
+Composites (mean, var, softmax, ...) are plain Python over the primitives, so their derivatives come for free.
 """
 
 from __future__ import annotations
@@ -22,18 +21,17 @@ from autodiff.tensor import Tensor
 
 
 # ------------------------------------------------------------------------- reductions
-def _reduction(prim, name):
+def _reduction(prim):
     def reduce(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
         x = as_tensor(x)
-        return prim(x, axis=normalize_axes(name, axis, x.ndim), keepdims=bool(keepdims))
+        return prim(x, axis=normalize_axes(prim.name, axis, x.ndim), keepdims=bool(keepdims))
 
-    reduce.__name__ = name
-    reduce.__doc__ = f"``{name}`` over ``axis`` (all axes when None), NumPy's signature."
+    reduce.__name__ = prim.name
+    reduce.__doc__ = f"``{prim.name}`` over ``axis`` (all axes when None), NumPy's signature."
     return reduce
 
 
-sum = _reduction(rd.sum, "sum")
-max = _reduction(rd.max, "max")
+sum, max, any, all = map(_reduction, (rd.sum, rd.max, rd.any, rd.all))
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -46,24 +44,19 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return rd.logsumexp(x, axis=axes, keepdims=bool(keepdims))
 
 
-any = _reduction(rd.any, "any")
-all = _reduction(rd.all, "all")
-
-
-def _arg_reduction(prim, name):
+def _arg_reduction(prim):
     def reduce(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
         x = as_tensor(x)
         if axis is None:  # the index into the flattened x, as NumPy's (keepdims: shape (1,) * ndim)
             flat = prim(reshape(x, (-1,)), axis=-1, keepdims=False)
             return reshape(flat, (1,) * x.ndim) if keepdims else flat
-        return prim(x, axis=one_axis(name, axis, x.ndim), keepdims=keepdims)
+        return prim(x, axis=one_axis(prim.name, axis, x.ndim), keepdims=keepdims)
 
-    reduce.__name__ = name
+    reduce.__name__ = prim.name
     return reduce
 
 
-argmax = _arg_reduction(rd.argmax, "argmax")
-argmin = _arg_reduction(rd.argmin, "argmin")
+argmax, argmin = map(_arg_reduction, (rd.argmax, rd.argmin))
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:

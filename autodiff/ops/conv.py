@@ -1,14 +1,12 @@
 """Patch extraction for convolutions: ``im2col`` and its adjoint ``col2im``.
 
-A 2-D convolution is a matrix product once every kh x kw patch of the input is laid out as a
-column (im2col):  ``conv(x, W)[n, o, p] = sum_k W[o, k] cols[n, k, p]``.  Both primitives are
-linear and each is the other's adjoint, so the VJP of one is the other and the JVP of each is
-itself; second derivatives then come for free.  The rules index trailing axes only, so
-cotangents and tangents may carry extra leading (batch) axes.
+A 2-D convolution is a matrix product once every kh x kw patch of the input is laid out as a column (im2col):
+``conv(x, W)[n, o, p] = sum_k W[o, k] cols[n, k, p]``.  Both primitives are linear and each is the other's
+adjoint, so the VJP of one is the other and the JVP of each is itself; second derivatives then come for free.
+The rules index trailing axes only, so cotangents and tangents may carry extra leading (batch) axes.
 
-``im2col``: ``(..., C, H, W) -> (..., C, kh, kw, oh, ow)`` with ``oh = (H - kh) // sh + 1``;
-``col2im`` adds every patch back to where it came from (overlapping patches accumulate).
-The loops run over the kh * kw kernel offsets only, each moving a whole strided slice.
+``im2col``: ``(..., C, H, W) -> (..., C, kh, kw, oh, ow)`` with ``oh = (H - kh) // sh + 1``; ``col2im`` adds
+every patch back to where it came from (overlapping patches accumulate).
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from autodiff.tensor import Tensor
 
 
 def _offsets(kernel: tuple, stride: tuple, out_hw: tuple):
-    """For each kernel offset (i, j): the strided slices of the input it reads."""
+    """For each of the kh * kw kernel offsets (i, j): the strided slices of the input it reads, whole."""
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
     for i in range(kh):
         for j in range(kw):

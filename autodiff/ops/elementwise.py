@@ -2,9 +2,8 @@
 
 The Jacobian of an elementwise map is diagonal, so ``(df/dx)^T g`` and ``(df/dx) t`` are the
 same formula ``f'(x) * g``: each rule below serves as VJP and JVP alike (the engine sums
-cotangents over broadcast axes and pads tangents with unit axes).  Each rule is the partial
-derivative written with tensor operations, ``ns`` being the array namespace (see
-:mod:`autodiff.graph`).  Conventions at kinks: relu'(0) = 0, |x|'(0) = 0, maximum/minimum as in ``_extremum``.
+cotangents over broadcast axes and pads tangents with unit axes).  Conventions at kinks:
+relu'(0) = 0, |x|'(0) = 0, maximum/minimum as in ``_extremum``.
 """
 
 from __future__ import annotations
@@ -64,16 +63,10 @@ subtract = elementwise(
     "subtract", lambda xp, x, y: x - y, lambda ns, g, out, x, y: g, lambda ns, g, out, x, y: -g
 )
 multiply = elementwise(
-    "multiply",
-    lambda xp, x, y: x * y,
-    lambda ns, g, out, x, y: g * y,
-    lambda ns, g, out, x, y: g * x,
+    "multiply", lambda xp, x, y: x * y, lambda ns, g, out, x, y: g * y, lambda ns, g, out, x, y: g * x
 )
 divide = elementwise(
-    "divide",
-    lambda xp, x, y: x / y,
-    lambda ns, g, out, x, y: g / y,
-    lambda ns, g, out, x, y: -g * out / y,
+    "divide", lambda xp, x, y: x / y, lambda ns, g, out, x, y: g / y, lambda ns, g, out, x, y: -g * out / y
 )
 
 
@@ -95,10 +88,7 @@ def _power_base_partial(ns, g, out, x, y):
 
 
 power = elementwise(
-    "power",
-    lambda xp, x, y: x**y,
-    _power_base_partial,
-    lambda ns, g, out, x, y: g * out * _log_base(ns, x),
+    "power", lambda xp, x, y: x**y, _power_base_partial, lambda ns, g, out, x, y: g * out * _log_base(ns, x)
 )
 
 

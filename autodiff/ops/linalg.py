@@ -42,10 +42,7 @@ matmul = Primitive(
         lambda ns, g, out, a, b: product(ns, g, ns.swapaxes(b, -1, -2)),
         lambda ns, g, out, a, b: product(ns, ns.swapaxes(a, -1, -2), g),
     ),
-    sum_of(
-        lambda ns, t, out, a, b: product(ns, t, b),
-        lambda ns, t, out, a, b: product(ns, a, t),
-    ),
+    sum_of(lambda ns, t, out, a, b: product(ns, t, b), lambda ns, t, out, a, b: product(ns, a, t)),
     batch=broadcasting,
     broadcasts=True,
 )

@@ -1,8 +1,7 @@
 """Reductions over axes.
 
-The public wrappers (in :mod:`autodiff.ops.composite`) turn ``axis`` into a tuple of *negative*
-axes, so that every rule below also works when cotangents and tangents carry extra leading
-(batch) axes.
+The public wrappers (in :mod:`autodiff.ops.composite`) turn ``axis`` into a tuple of *negative* axes, so that
+every rule below also works when cotangents and tangents carry extra leading (batch) axes.
 """
 
 from __future__ import annotations
@@ -73,9 +72,8 @@ def _logsumexp_forward(xp, x, axis, keepdims):
 
 
 def _softmax_forward(xp, x, axis):
-    """exp(x - logsumexp(x)) over ``axis``: zero (not NaN) when every entry is -inf, and where
-    some entries are +inf (so is logsumexp), 1/k on each of those k entries and 0 on the finite
-    ones (the limit)."""
+    """exp(x - logsumexp(x)) over ``axis``: zero (not NaN) when every entry is -inf, and where some entries
+    are +inf (so is logsumexp), 1/k on each of those k entries and 0 on the finite ones (the limit)."""
     lse = _logsumexp_forward(xp, x, axis, True)
     infinite = lse == math.inf
     shifted = xp.exp(xp.where(infinite, 0, x - xp.where(xp.isfinite(lse), lse, 0)))  # 1 where infinite
