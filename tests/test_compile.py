@@ -207,6 +207,31 @@ def test_slice_cotangents_accumulate_in_one_buffer(device):
     _equal(ad.compile(per_example)(theta, xs), per_example(theta, xs))
 
 
+def test_accumulation_lays_the_result_out(device):
+    """The parameter Jacobian of a layer read from a flat theta: where the sum of the slices'
+    cotangents starts from a constant (the bias of a last linear layer, folded), its buffer is
+    allocated so that the final (example, output) transpose and the reshape to rows are views.
+    The results are eager's."""
+
+    def layer(t, x):
+        return ad.tanh(ad.reshape(t[0:6], (2, 3)) @ x + t[6:8])
+
+    def jacobian(t, xs):
+        return ad.reshape(ad.vmap(ad.jacrev(layer), in_axes=(None, 0))(t, xs), (-1, 8))
+
+    def linear(t, xs):  # the bias's Jacobian is a constant: the sum starts from it
+        out = ad.vmap(ad.jacrev(lambda t, x: ad.reshape(t[0:6], (2, 3)) @ x + t[6:8]), in_axes=(None, 0))(
+            t, xs
+        )
+        return ad.reshape(out, (-1, 8))
+
+    theta, xs = table.make((8,), seed=3), table.make((5, 3), seed=4)
+    for f, allocated in ((jacobian, False), (linear, True)):
+        c = ad.compile(f)
+        _equal(c(theta, xs), f(theta, xs))
+        assert ("xp.empty(" in c.source(theta, xs)) == (device == "cpu" and allocated)
+
+
 def test_buffer_reuse_spares_values_that_a_view_still_shows():
     """exp(x) dies at sin, but its reshape (a view of the same memory) is read after: the sine
     must not be written into that buffer."""
