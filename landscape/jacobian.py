@@ -426,17 +426,13 @@ def _stream_spectrum(
         bar.close()
     check_finite("functional_dimension", f"the Gram matrix of J ({'J^T J' if rows else 'J J^T'})", gram)
     k, eps, xp = gram.shape[0], float(np.finfo(gram.dtype).eps), xp_of(gram)
-    tridiagonal = spectrum and _tridiagonal_route(gram)
-    if tridiagonal:
-        tridiagonal = Tridiagonal(gram)  # in place of the Gram matrix
+    tridiagonal = Tridiagonal(gram) if spectrum and _tridiagonal_route(gram) else None  # in G's place
+    if tridiagonal is not None:
         lam = tridiagonal.values()  # ascending
-        lam_max = lam[-1].item()
     elif spectrum:
         lam, vectors = xp.linalg.eigh(gram)  # ascending
         del gram
-        lam_max = lam[-1].item()
-    else:
-        lam_max = _largest_eigenvalue(gram)
+    lam_max = lam[-1].item() if spectrum else _largest_eigenvalue(gram)
     if not lam_max > 0:  # J = 0
         return np.zeros(k), 0
     shift = max(m, space.p) * eps * lam_max  # the Gram matrix's resolution (NumPy's rule on it)
@@ -446,7 +442,7 @@ def _stream_spectrum(
         w = k if k <= _blocked.NB else int(xp.sum(lam < window).item())
         if w == 0:  # every sigma_i > sqrt(window), far above tol
             return sv, 0
-        if tridiagonal:  # G = Q T Q^T: the window's vectors Q z, the correction in T's coordinates
+        if tridiagonal is not None:  # G = Q T Q^T: the window's vectors Q z, the correction in T's frame
             tridiagonal.shift = shift
             z = tridiagonal.vectors(w)
             basis = tridiagonal.q(z.copy())
