@@ -260,3 +260,19 @@ def test_buffer_reuse_keeps_the_eager_layout():
     grad = ad.grad(lambda w, b: F.cross_entropy(F.linear(h, w, b), y), argnums=(0, 1))
     for eager, compiled in zip(grad(w, b), ad.compile(grad)(w, b), strict=True):
         np.testing.assert_array_equal(eager.numpy(), compiled.numpy())
+
+
+def test_a_transposed_outer_product_is_made_transposed(device):
+    """transpose(a @ b) with a's last axis of length 1 (an outer product, as per-example weight
+    gradients are) is replayed as b^T @ a^T where the device has out=-style replays: the same
+    single multiplications, so the same bits, in the layout the transpose wants; with a longer
+    inner axis (sums whose order could change) it is left alone."""
+
+    def f(a, b):
+        return ad.reshape(ad.swapaxes(ad.matmul(a, b), -1, -2), (5, -1))
+
+    for inner, swapped in ((1, device == "cpu"), (2, False)):
+        a, b = table.make((5, 4, inner), seed=5), table.make((5, inner, 3), seed=6)
+        c = ad.compile(f)
+        _equal(c(a, b), f(a, b))
+        assert ("swapaxes" in c.source(a, b)) == swapped

@@ -6,7 +6,8 @@ ufunc itself), run with ``exec`` once: no Tensor, no graph recording and no per-
 the way.  Values are dropped (``del``) after their last use, and with buffer reuse an
 elementwise equation writes its result into the buffer of an argument that dies there
 (``xp.exp(v3, out=v3)``), and the slices' cotangents of a vector read in slices are added into
-one buffer (``v9[w8] += v7``, see :func:`accumulations`), where the backend has ``out=`` (NumPy,
+one buffer (``v9[w8] += v7``, see :func:`accumulations`), and a transposed outer product is made
+in the transposed layout (:func:`transposed_products`), where the backend has ``out=`` (NumPy,
 CuPy).  ``source()`` shows the code.
 
 A call whose inputs take part in a derivative being recorded (they require grad, carry tangents,
@@ -167,6 +168,30 @@ def accumulations(prog: Program) -> dict[int, Accumulation]:
     return plan
 
 
+def transposed_products(prog: Program) -> dict[int, int]:
+    """Position of a ``transpose(matmul(a, b))`` swapping the last two axes, where the product is
+    an outer product (a's last axis has length 1) read only there -> the matmul's position: it is
+    replayed as ``matmul(b^T, a^T)``, the same products (one multiplication each: the same bits)
+    made in the transposed layout, so that a reshape after it is a view, not a copy (per-example
+    weight gradients; W4: 0.15 -> 0.12 s)."""
+    readers = collections.Counter(a.index for e in prog.eqns for a in e.ins if isinstance(a, Var))
+    made = {e.out.index: (i, e) for i, e in enumerate(prog.eqns)}
+    plan = {}
+    for i, e in enumerate(prog.eqns):
+        n, source = len(e.out.shape), e.ins[0] if e.ins else None
+        if e.prim.name != "transpose" or n < 2 or not isinstance(source, Var) or readers[source.index] != 1:
+            continue
+        j, product = made.get(source.index, (0, None))
+        if (
+            tuple(e.params["axes"]) == (*range(n - 2), n - 1, n - 2)
+            and product is not None
+            and product.prim.name == "matmul"
+            and product.ins[0].shape[-1] == 1
+        ):
+            plan[i] = j
+    return plan
+
+
 def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str, dict[str, Any]]:
     """The replay of ``prog``: Python source of ``replay(v0, v1, ...)`` (after the functions of
     its fused groups) and its globals.  ``options``: ``reuse`` (buffer reuse) and ``fuse``
@@ -183,9 +208,12 @@ def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str,
     accumulate = accumulations(prog) if "reuse" in options and direct else {}
     accumulate = {i: a for i, a in accumulate.items() if not {i, a.scatter} & grouped}
     plan = {i: v for i, v in plan.items() if i not in grouped and i not in accumulate}
+    swapped = transposed_products(prog) if "reuse" in options and direct else {}
+    swapped = {i: j for i, j in swapped.items() if not {i, j} & grouped}
     skipped = {step.scatter: i for i, step in accumulate.items()}  # made where the sum is made
-    for j, i in skipped.items():  # what the scatter reads is read there; it makes nothing
-        for a in prog.eqns[j].ins[:1]:
+    skipped.update({j: i for i, j in swapped.items()})  # products made where they are transposed
+    for j, i in skipped.items():  # what they read is read there; they make nothing
+        for a in prog.eqns[j].ins:
             if isinstance(a, Var) and last.get(a.index) == j:
                 last[a.index] = i
         last.pop(prog.eqns[j].out.index, None)
@@ -219,6 +247,11 @@ def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str,
             gone = [v for k in group for v in dying.get(k, ()) if v not in inside]
         elif i in grouped or i in skipped:
             continue
+        elif i in swapped:
+            a, b = (atom(x) for x in prog.eqns[swapped[i]].ins)
+            names[f"f{i}"] = prog.eqns[swapped[i]].prim.forward
+            lines.append(f"    {out} = f{i}(xp, xp.swapaxes({b}, -1, -2), xp.swapaxes({a}, -1, -2))")
+            gone = dying.get(i, [])
         elif i in accumulate:
             step = accumulate[i]
             scatter, where = prog.eqns[step.scatter], f"w{i}"
