@@ -276,3 +276,17 @@ def test_a_transposed_outer_product_is_made_transposed(device):
         c = ad.compile(f)
         _equal(c(a, b), f(a, b))
         assert ("swapaxes" in c.source(a, b)) == swapped
+
+
+def test_values_the_replay_folds_away_are_still_returned_when_asked_for(device):
+    """A scattered cotangent or an outer product that is also an output of the program is made
+    as a value of its own (the in-place sum and the transposed product are not used for it)."""
+
+    def f(t, a, b):
+        s = ad.ops.shape.scatter_add(t[0:2] * 2.0, index=(slice(0, 2),), shape=(4,))
+        product = ad.matmul(a, b)
+        return s + t, s, ad.swapaxes(product, -1, -2), product
+
+    t, a, b = table.make((4,)), table.make((3, 1), seed=1), table.make((1, 2), seed=2)
+    for got, want in zip(ad.compile(f)(t, a, b), f(t, a, b), strict=True):
+        _equal(got, want)
