@@ -153,7 +153,7 @@ class Tridiagonal:
     computed where asked (MRRR on T, Dhillon and Parlett 2004) and carried back by Q.  NumPy only
     (needs SciPy's LAPACK wrappers); ``G + shift I`` is solved in T's coordinates in O(k)."""
 
-    shift = 0.0  # of the solves, set by the caller
+    shift = 0.0  # of the solves (:meth:`set_shift`)
 
     def __init__(self, gram: Any):
         from scipy.linalg import lapack
@@ -197,12 +197,18 @@ class Tridiagonal:
             part -= v @ ((s.T if transpose else s) @ (v.T @ part))
         return x
 
-    def solve(self, rhs: Any) -> Any:
-        """``(T + shift I)^-1 rhs`` (positive definite tridiagonal: ``dpttrf``/``dpttrs``)."""
+    def set_shift(self, shift: float) -> None:
+        """Solve with T + shift I from now on: its LDL^T factors (``dpttrf``), made once."""
         from scipy.linalg import lapack
 
-        d, e, info = lapack.dpttrf(self.diag + self.shift, self.off)
-        return lapack.dpttrs(d, e, rhs)[0]
+        self.shift = shift
+        self.ldl = lapack.dpttrf(self.diag + shift, self.off)[:2]
+
+    def solve(self, rhs: Any) -> Any:
+        """``(T + shift I)^-1 rhs`` (positive definite tridiagonal: ``dpttrs``)."""
+        from scipy.linalg import lapack
+
+        return lapack.dpttrs(*self.ldl, rhs)[0]
 
     def product(self, x: Any) -> Any:
         """``T x``."""

@@ -443,7 +443,7 @@ def _stream_spectrum(
         if w == 0:  # every sigma_i > sqrt(window), far above tol
             return sv, 0
         if tridiagonal is not None:  # G = Q T Q^T: the window's vectors Q z, the correction in T's frame
-            tridiagonal.shift = shift
+            tridiagonal.set_shift(shift)
             z = tridiagonal.vectors(w)
             basis = tridiagonal.q(z.copy())
 
@@ -548,8 +548,12 @@ def functional_dimension(
     """
     if method not in ("svd", "stream", "gram"):
         raise ValueError(f"functional_dimension: method must be 'svd', 'stream' or 'gram', not {method!r}")
+    if tol is not None and not (isinstance(tol, int | float) and 0 <= tol < float("inf")):
+        raise ValueError(f"functional_dimension: tol must be a finite number >= 0 (or None), not {tol!r}")
     space = _space("functional_dimension", model)
     dtype = backend.resolve_dtype(dtype)
+    if not backend.is_floating(dtype):
+        raise ValueError(f"functional_dimension: dtype must be floating (float64, float32), not {dtype}")
     eps = float(np.finfo(dtype).eps)
     numpy_rule = "sigma > sigma_max * max(m, p) * eps"
     if method == "svd":

@@ -192,7 +192,7 @@ def test_tridiagonal_form_is_the_eigendecomposition(monkeypatch):
     x = rng.standard_normal((70, 3))
     assert np.allclose(tri.q(tri.q(x.copy(), transpose=True)), x, atol=1e-13)
     assert np.allclose(tri.q(tri.product(tri.q(x.copy(), transpose=True))), gram @ x, atol=1e-10 * exact[-1])
-    tri.shift = 1.0
+    tri.set_shift(1.0)
     solved = tri.q(tri.solve(tri.q(x.copy(), transpose=True)))
     assert np.allclose((gram + np.eye(70)) @ solved, x, atol=1e-8)
 

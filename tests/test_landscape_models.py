@@ -104,6 +104,11 @@ def test_functional_dimension_tolerance_and_errors():
     assert L.functional_dimension(model, X, tol=1e300).rank == 0
     with pytest.raises(ValueError, match="method must be"):
         L.functional_dimension(model, X, method="qr")
+    for tol in (-1.0, float("nan"), "1e-3"):
+        with pytest.raises(ValueError, match="functional_dimension: tol must be a finite number >= 0"):
+            L.functional_dimension(model, X, tol=tol)
+    with pytest.raises(ValueError, match="functional_dimension: dtype must be floating"):
+        L.functional_dimension(model, X, dtype="int32")
 
 
 class Scaled(nn.Module):

@@ -100,6 +100,19 @@ def reusable_buffers(prog: Program) -> dict[int, int]:
     return plan
 
 
+def _uses(prog: Program) -> tuple[dict, dict, collections.Counter, dict]:
+    """For each value: its last use (:func:`last_uses`), the (position, equation) that makes it,
+    how many equations read it, and the last equation that does."""
+    made = {e.out.index: (i, e) for i, e in enumerate(prog.eqns)}
+    readers, reader = collections.Counter(), {}
+    for i, e in enumerate(prog.eqns):
+        for a in e.ins:
+            if isinstance(a, Var):
+                readers[a.index] += 1
+                reader[a.index] = i
+    return last_uses(prog), made, readers, reader
+
+
 @dataclasses.dataclass
 class Accumulation:
     """How ``add(acc, scatter_add(g, index))`` is made in acc's buffer (see :func:`accumulations`):
@@ -122,14 +135,7 @@ def accumulations(prog: Program) -> dict[int, Accumulation]:
     is a (but for a = -0.0).  The ``layout`` of :class:`Accumulation` spares a copy of the result
     (W4: 0.153 s best against 0.177; adding a transposed g into its slice seen in g's shape,
     instead of copying g first, measured slower: 0.189 s, and was dropped)."""
-    last, readers = last_uses(prog), collections.Counter()
-    made = {e.out.index: (i, e) for i, e in enumerate(prog.eqns)}
-    reader: dict[int, int] = {}
-    for i, e in enumerate(prog.eqns):
-        for a in e.ins:
-            if isinstance(a, Var):
-                readers[a.index] += 1
-                reader[a.index] = i
+    last, made, readers, reader = _uses(prog)
     plan, after = {}, {}
     for i, e in enumerate(prog.eqns):
         if e.prim.name != "add" or e.params or len(e.ins) != 2:
@@ -175,8 +181,7 @@ def transposed_products(prog: Program) -> dict[int, int]:
     replayed as ``matmul(b^T, a^T)``, the same products (one multiplication each: the same bits)
     made in the transposed layout, so that a reshape after it is a view, not a copy (per-example
     weight gradients; W4: 0.15 -> 0.12 s)."""
-    readers = collections.Counter(a.index for e in prog.eqns for a in e.ins if isinstance(a, Var))
-    made, last = {e.out.index: (i, e) for i, e in enumerate(prog.eqns)}, last_uses(prog)
+    last, made, readers, _ = _uses(prog)
     plan = {}
     for i, e in enumerate(prog.eqns):
         n, source = len(e.out.shape), e.ins[0] if e.ins else None
