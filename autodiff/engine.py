@@ -39,21 +39,27 @@ def _grad_parents(v: Tensor) -> tuple:
 def dependency_counts(outputs: Sequence[Tensor], targets: set | None) -> dict[Tensor, int]:
     """|Children(v)| in the graph the backward pass walks: for each vertex on a path from the outputs
     to a target, its number of children on such paths.  With no targets (``backward()``), every
-    vertex that requires grad leads to a leaf that does: every edge counts.  With targets, a vertex
-    is *useful* if it is a target or one of its parents is useful; an iterative post-order walk
-    decides this bottom-up, and only edges between useful vertices count (the rest is pruned)."""
+    vertex that requires grad leads to a leaf that does: every edge counts.  So it does when every
+    leaf met is a target (a Hessian-vector product's second pass).  Else a vertex is *useful* if it is
+    a target or one of its parents is useful, an iterative post-order walk decides this bottom-up, and
+    only edges between useful vertices count (the rest is pruned)."""
     children: dict[Tensor, int] = {}
-    if targets is None:
-        stack = list(outputs)
-        while stack:
-            for p in _grad_parents(stack.pop()):
-                if isinstance(p, Tensor) and p.requires_grad:
-                    if p in children:
-                        children[p] += 1
-                    else:
-                        children[p] = 1
-                        stack.append(p)
-        return children
+    stack = list(outputs)
+    while stack:
+        for p in _grad_parents(stack.pop()):
+            if isinstance(p, Tensor) and p.requires_grad:
+                if p in children:
+                    children[p] += 1
+                elif targets is not None and p.op is None and p not in targets:
+                    return _useful_counts(outputs, targets)
+                else:
+                    children[p] = 1
+                    stack.append(p)
+    return children
+
+
+def _useful_counts(outputs: Sequence[Tensor], targets: set) -> dict[Tensor, int]:
+    children: dict[Tensor, int] = {}
     useful: dict[Tensor, bool] = {}  # False from when v is expanded until its parents are decided
     walk: list[tuple[Tensor, bool]] = [(o, False) for o in outputs]
     while walk:

@@ -13,8 +13,8 @@ import math
 from typing import Any
 
 import autodiff as ad
-from autodiff import backend
 from autodiff.ops.conv import conv_geometry, im2col
+from autodiff.ops.losses import check_labels
 from autodiff.random import Generator, resolve
 from autodiff.tensor import Tensor
 
@@ -318,19 +318,6 @@ def _targets(name: str, scores: Any, target: Any) -> tuple[Tensor, Tensor]:
     return scores, target
 
 
-def check_labels(name: str, target: Tensor, classes: int) -> None:
-    """Refuse class indices outside [0, classes): ValueError naming the first bad label and its
-    position.  One host read of a flag (a reduction on the device) per call."""
-    labels = target.data
-    if ((labels < 0) | (labels >= classes)).any().item():
-        labels = backend.to_numpy(labels).reshape(-1).tolist()  # the error path only
-        position = next(i for i, label in enumerate(labels) if not 0 <= label < classes)
-        raise ValueError(
-            f"{name}: label {labels[position]} at position {position} is outside [0, {classes}) "
-            f"for scores with C = {classes} classes; check the labels or the number of outputs"
-        )
-
-
 def _class_targets(name: str, log_probs: Tensor, target: Any) -> Tensor:
     """Integer targets (N,) as boolean one-hot rows, or probability targets (N, C) as they are."""
     log_probs, target = _targets(name, log_probs, target)
@@ -374,7 +361,11 @@ def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean") -> Tens
 def cross_entropy(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """``logsumexp(z) - z[target]`` from logits (N, C): finite for logits of any size (the
     log-sum-exp shifts by the maximum), with Hessian in z equal to diag(p) - p p^T, p = softmax(z).
-    Targets are class indices (N,) or probability rows (N, C)."""
+    Targets are class indices (N,) (one primitive, ``ad.softmax_cross_entropy``) or probability
+    rows (N, C)."""
+    logits, target = _targets("cross_entropy", logits, target)
+    if target.dtype.kind in "iu" and target.shape == logits.shape[:1]:
+        return _reduce("cross_entropy", ad.softmax_cross_entropy(logits, target), reduction)
     return _nll("cross_entropy", ad.log_softmax(logits, axis=-1), target, reduction)
 
 

@@ -376,6 +376,15 @@ def reduction_params(ch, vals, allow_empty=True, ddof=False):
     return params
 
 
+def cross_entropy_params(ch: Chooser, shape: tuple[int, ...]) -> dict | None:
+    """Integer labels in [0, C) for logits of ``shape`` (..., C), as NumPy code."""
+    if shape[-1] == 0:
+        return None
+    labels = [ch.integer(0, shape[-1] - 1) for _ in range(size(shape[:-1]))]
+    code = f"np.array({labels}, dtype=np.int64).reshape({tuple(shape[:-1])})"
+    return {"labels": Code(code), "classes": shape[-1], "batch": tuple(shape[:-1])}
+
+
 def axis_param(ch, vals):
     return {"axis": _axis(ch, len(vals[0].shape))}
 
@@ -871,6 +880,14 @@ OPS: list[Op] = [
         "ad.log_softmax({0}, axis={axis})",
         "torch.log_softmax({0}, {axis})",
         with_params(gen_nd(1), axis_param),
+    ),
+    Op(
+        "softmax_cross_entropy",
+        "ad.softmax_cross_entropy({0}, {labels})",
+        "torch.nn.functional.cross_entropy({0}.reshape(-1, {classes}), "
+        "torch.from_numpy({labels}).reshape(-1), reduction='none').reshape({batch})",
+        with_params(gen_nd(1), lambda ch, v: cross_entropy_params(ch, v[0].shape)),
+        positive="always",
     ),
     Op(
         "cumsum",

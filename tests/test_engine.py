@@ -125,6 +125,26 @@ def test_backprop_from_no_outputs_finds_nothing():
     assert x.grad is None
 
 
+def test_backprop_to_targets_prunes_other_leaves_and_counts_inner_targets():
+    """Targets: only paths to them are walked (another leaf gets no .grad and no rule runs
+    towards it); an inner target's adjoint is complete, and a leaf behind it still gets its own."""
+    from autodiff.engine import backprop, dependency_counts
+
+    x, w = ad.tensor(2.0, requires_grad=True), ad.tensor(3.0, requires_grad=True)
+    h = x * x  # inner
+    y = ad.sin(h) * w + h
+    assert w not in dependency_counts([y], {x})  # pruned: w leads to no target
+    z = backprop([y], [y.data * 0 + 1], targets=[x], retain_graph=True)
+    assert w.grad is None and x.grad.item() == pytest.approx((math.cos(4.0) * 3 + 1) * 4)
+    x.grad = None
+    z = backprop([y], [y.data * 0 + 1], targets=[h, x], accumulate=False, retain_graph=True)
+    assert z[h].item() == pytest.approx(math.cos(4.0) * 3 + 1) and z[x].item() == pytest.approx(
+        z[h].item() * 4
+    )
+    all_leaves = backprop([y], [y.data * 0 + 1], targets=[x, w], accumulate=False)
+    assert all_leaves[w].item() == pytest.approx(math.sin(4.0)) and all_leaves[x].item() == z[x].item()
+
+
 def test_higher_order_known_answers():
     f = lambda x: ad.sin(x) * ad.exp(x)  # noqa: E731
     x = 0.3

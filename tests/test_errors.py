@@ -95,6 +95,24 @@ TABLE = [
     ("mean-0d-axis", lambda: ad.mean(ad.tensor(1.0), axis=0), ValueError, r"mean: axis 0 .* 0 axes"),
     ("softmax-0d-axis", lambda: ad.softmax(ad.tensor(1.0), axis=0), ValueError, r"softmax: axis 0 .* 0 axes"),
     (
+        "cross-entropy-label-range",
+        lambda: ad.softmax_cross_entropy(x(), [0, 3, 1, 2]),
+        ValueError,
+        r"softmax_cross_entropy: label 3 at position 1 is outside \[0, 3\)",
+    ),
+    (
+        "cross-entropy-float-labels",
+        lambda: ad.softmax_cross_entropy(x(), [0.0, 1.0, 2.0, 0.0]),
+        ValueError,
+        r"softmax_cross_entropy: expected logits \(\.\.\., C\) and integer labels .* float64 \(4,\)",
+    ),
+    (
+        "cross-entropy-label-shape",
+        lambda: ad.softmax_cross_entropy(x(), [0, 1, 2]),
+        ValueError,
+        r"softmax_cross_entropy: .* logits \(4, 3\) and labels int64 \(3,\)",
+    ),
+    (
         "log-softmax-0d",
         lambda: ad.log_softmax(ad.tensor(1.0), 0),
         ValueError,

@@ -179,6 +179,31 @@ def test_softmax(name, axis):
     check(lambda x: getattr(ad, name)(x, axis=axis), make((3, 4)))
 
 
+def cross_entropy_of(labels):
+    """x -> the softmax cross-entropy of x's rows against ``labels`` (one primitive)."""
+    return lambda x: ad.softmax_cross_entropy(x, labels)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (4,), (2, 3, 5)], ids=str)
+def test_softmax_cross_entropy(shape):
+    labels = np.arange(int(np.prod(shape[:-1]))).reshape(shape[:-1]) % shape[-1]
+    x = make(shape)
+    check(cross_entropy_of(labels), x)
+    # the exact value: -log softmax(x)[label], as composed from log_softmax
+    picked = np.take_along_axis(ad.log_softmax(x).numpy(), labels[..., None], -1)[..., 0]
+    np.testing.assert_allclose(ad.softmax_cross_entropy(x, labels).numpy(), -picked, rtol=1e-14, atol=1e-15)
+
+
+def test_softmax_cross_entropy_extremes():
+    """Logits of any size stay finite; -inf at a non-target class is a zero probability."""
+    x = ad.tensor([[1000.0, -1000.0, 0.0], [-math.inf, 2.0, 0.0]], requires_grad=True)
+    loss = ad.softmax_cross_entropy(x, [0, 1])
+    np.testing.assert_allclose(loss.numpy(), [0.0, math.log1p(math.exp(-2.0))], atol=1e-15)
+    loss.sum().backward()
+    p = math.exp(2.0) / (1 + math.exp(2.0))
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0, 0.0], [0.0, p - 1, 1 - p]], atol=1e-15)
+
+
 def test_prod_with_zeros():
     x = ad.tensor([[2.0, 0.0, 3.0], [0.0, 0.0, 1.5], [1.0, 2.0, -1.0]])
     check(lambda x: ad.prod(x, axis=1), x)

@@ -33,6 +33,7 @@ def rows():
         yield name, (lambda x, f=f: f(x, axis=1)), [table.make((2, 3, 2), table.distinct)]
     for name in ("softmax", "log_softmax"):
         yield name, getattr(ad, name), [table.make((3, 4))]
+    yield "softmax_cross_entropy", table.cross_entropy_of([2, 0, 3]), [table.make((3, 4))]
     for name, (f, shape) in {**table.SHAPE_OPS, **EXTRA}.items():
         yield name, f, [table.make(shape)]
     for name, (f, sa, sb) in table.LINALG.items():

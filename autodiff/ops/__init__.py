@@ -18,6 +18,7 @@ from autodiff.ops import (
     conv,
     elementwise,
     linalg,
+    losses,
     matrix,
     reduce,
     sequences,
@@ -44,7 +45,7 @@ def _accept_torch_names(fn: Any) -> Any:
     return wrapper
 
 
-WRAPPERS = (arrange, composite, conv, matrix, sequences, sorting, special, tiling)
+WRAPPERS = (arrange, composite, conv, losses, matrix, sequences, sorting, special, tiling)
 
 
 def _export(value: Any, module: Any) -> Any:
@@ -80,5 +81,5 @@ plugins.ops = sys.modules[__name__]
 # NumPy's trace is anp.trace (and Tensor.trace), ad.trace traces programs (issue 13).
 INTERNAL = {"alias", "canonical_index", "cast", "col2im", "conv_geometry", "eye_like", "getitem", "im2col"}
 INTERNAL |= {"normalize_axes", "one_axis", "pair", "permute_along_axis", "scatter_add", "sinc_derivative"}
-INTERNAL |= {"to_device", "trace", "upper_mask_like"}
+INTERNAL |= {"check_labels", "to_device", "trace", "upper_mask_like"}
 __all__ = sorted(_public - INTERNAL)

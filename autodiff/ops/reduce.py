@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np  # the host fast path of softmax
+
 from autodiff.graph import Primitive, sum_of
 from autodiff.ops.batching import leading_axes, unbatched_output
 
@@ -72,13 +74,18 @@ def _logsumexp_forward(xp, x, axis, keepdims):
 
 
 def _softmax_forward(xp, x, axis):
-    """exp(x - logsumexp(x)) over ``axis``: zero (not NaN) when every entry is -inf, and where some entries
-    are +inf (so is logsumexp), 1/k on each of those k entries and 0 on the finite ones (the limit)."""
-    lse = _logsumexp_forward(xp, x, axis, True)
-    infinite = lse == math.inf
-    shifted = xp.exp(xp.where(infinite, 0, x - xp.where(xp.isfinite(lse), lse, 0)))  # 1 where infinite
-    top = xp.where(x == math.inf, shifted, 0)
-    return xp.where(infinite, top / xp.where(infinite, xp.sum(top, axis=axis, keepdims=True), 1), shifted)
+    """exp(x - max) / sum(exp(x - max)) over ``axis``: zero (not NaN) when every entry is -inf, and
+    where some entries are +inf, 1/k on each of those k entries and 0 on the finite ones (the limit).
+    On NumPy, rows of finite maxima (one host check) skip the pass that handles the others."""
+    shift = xp.max(x, axis=axis, keepdims=True)
+    infinite = xp.isinf(shift)
+    e = xp.exp(x - xp.where(infinite, 0, shift))  # +inf exactly at the +inf entries of +inf rows
+    total = xp.sum(e, axis=axis, keepdims=True)
+    if xp is np and not infinite.any():
+        return e / total
+    top = x == math.inf
+    k = xp.sum(top, axis=axis, keepdims=True)
+    return xp.where(infinite, top / xp.where(k == 0, 1, k), e / xp.where(infinite, 1, total))
 
 
 def _softmax_vjp(ns, g, out, x, axis):
