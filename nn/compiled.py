@@ -42,7 +42,10 @@ class CompiledStep:
         self.compiled = ad.compile(step, static_argnums=0, **options)
 
     def __call__(self, inputs: Sequence[Tensor], target: Tensor) -> tuple[Tensor, Tensor]:
-        arrays = [p.data for p in self.params]
+        arrays = []
+        for p in self.params:
+            arrays.append(p.data)
+            p.grad = None  # zero_grad first, so that the old gradients' memory serves the new ones
         (loss, out), grads = self.compiled(self.model.training, *arrays, *inputs, target)
         for p, g in zip(self.params, grads, strict=True):
             p.grad = g
