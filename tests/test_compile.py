@@ -232,6 +232,41 @@ def test_accumulation_lays_the_result_out(device):
         assert ("xp.empty(" in c.source(theta, xs)) == (device == "cpu" and allocated)
 
 
+def test_a_tiled_accumulation_writes_each_slice_once(device):
+    """The Jacobian of a two-layer network read from a flat theta: its slices are disjoint ranges
+    of the last axis, so the buffer is allocated empty, the folded constant (the last bias's
+    identity block) is written only where no slice goes, every block is written with ``=``, and
+    each weight block's outer products are made in place (``matmul(..., out=)``).  Overlapping
+    slices keep the sum, and so does a slice the constant reaches into.  The results are eager's,
+    bit for bit, call after call."""
+
+    def net(t, x):  # x W^T + b, as benchmarks/models.py writes a layer
+        h = ad.tanh(x @ ad.reshape(t[0:6], (2, 3)).T + t[6:8])
+        return h @ ad.reshape(t[8:12], (2, 2)).T + t[12:14]
+
+    def jacobian(t, xs):
+        return ad.reshape(ad.vmap(ad.jacrev(net), in_axes=(None, 0))(t, xs), (-1, 14))
+
+    def overlapping(t, xs):
+        return ad.vmap(ad.jacrev(lambda t, x: ad.sin(t[0:3] * x) + t[1:4] ** 2), in_axes=(None, 0))(t, xs)
+
+    def inside(t, xs):  # the constant (t[0:2]'s identity block) reaches into the slice t[1:3]
+        return ad.vmap(ad.jacrev(lambda t, x: t[0:2] + ad.sin(t[1:3] * x[:2])), in_axes=(None, 0))(t, xs)
+
+    theta, xs = table.make((14,), seed=3), table.make((5, 3), seed=4)
+    c = ad.compile(jacobian)
+    for _ in range(2):
+        _equal(c(theta, xs), jacobian(theta, xs))
+    source = c.source(theta, xs)
+    tiled = device == "cpu"
+    assert ("] += " in source, "] = v" in source, "out=xp.reshape(" in source) == (False, tiled, tiled)
+    assert source.count("] = p") == tiled  # the bias block only, not the whole constant
+    for f in (overlapping, inside):  # sums: of two slices, of the constant and a slice
+        c = ad.compile(f)
+        _equal(c(theta[:4], xs), f(theta[:4], xs))
+        assert ("] += " in c.source(theta[:4], xs)) == tiled
+
+
 def test_buffer_reuse_spares_values_that_a_view_still_shows():
     """exp(x) dies at sin, but its reshape (a view of the same memory) is read after: the sine
     must not be written into that buffer."""

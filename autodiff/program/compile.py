@@ -118,11 +118,16 @@ class Accumulation:
     """How ``add(acc, scatter_add(g, index))`` is made in acc's buffer (see :func:`accumulations`):
     the position of the scatter_add; the accumulator; ``layout``, for a constant start of a chain
     whose end is transposed, the permutation the buffer is allocated in so that the transpose
-    (and a reshape after it) is a view, not a copy of the whole result."""
+    (and a reshape after it) is a view, not a copy of the whole result.  A chain from a constant
+    whose slices are disjoint ranges of the last axis is *tiled* (:func:`_tile`): ``fill``, on
+    its first step, the constant's pieces that the slices leave, written into a fresh buffer;
+    ``assign``, a slice where the constant is zero, written with ``=`` instead of ``+=``."""
 
     scatter: int
     acc: Any
     layout: tuple[int, ...] | None = None
+    fill: list[tuple[tuple, Any]] | None = None
+    assign: bool = False
 
 
 def accumulations(prog: Program) -> dict[int, Accumulation]:
@@ -165,14 +170,45 @@ def accumulations(prog: Program) -> dict[int, Accumulation]:
                     after[made[acc.index][0]] = i
                 break
     for i, step in plan.items():
-        end = i  # of the chain a constant starts
-        while isinstance(step.acc, Const) and end in after:
-            end = after[end]
-        result = prog.eqns[end].out
+        if not isinstance(step.acc, Const):
+            continue
+        chain = [i]  # the chain this constant starts
+        while chain[-1] in after:
+            chain.append(after[chain[-1]])
+        result = prog.eqns[chain[-1]].out
         t = prog.eqns[reader[result.index]] if readers[result.index] == 1 else None
-        if isinstance(step.acc, Const) and t and t.prim.name == "transpose":
+        if t and t.prim.name == "transpose":
             step.layout = tuple(t.params["axes"])
+        _tile(prog, [plan[k] for k in chain])
     return plan
+
+
+def _tile(prog: Program, steps: list[Accumulation]) -> None:
+    """Tile the buffer of a chain from a constant c when every slice is a range of the last
+    axis and no two overlap: the buffer is then allocated empty, c's pieces outside the ranges
+    are written once, and a range where c is zero is written, not added to, so c (the size of
+    the whole result) is never copied.  A parameter Jacobian is such a chain: c holds the last
+    bias's block, every other block is one slice."""
+    c, layout = steps[0].acc.value, steps[0].layout
+    n = c.shape[-1] if c.ndim and (layout is None or layout[-1] == c.ndim - 1) else 0  # the last axis last
+    ranges = []
+    for step in steps:
+        index = prog.eqns[step.scatter].params["index"]
+        if len(index) != 1 or not isinstance(index[0], slice) or not n:
+            return
+        start, stop, stride = index[0].indices(n)
+        if stride != 1:
+            return
+        ranges.append((start, max(start, stop)))
+    edges = [0, *(x for r in sorted(ranges) for x in r), n]
+    if edges != sorted(edges):  # two ranges overlap
+        return
+    gaps = [(edges[k], edges[k + 1]) for k in range(0, len(edges), 2) if edges[k + 1] > edges[k]]
+    steps[0].fill = [((Ellipsis, slice(a, b)), c[..., a:b].copy()) for a, b in gaps]
+    for step, (a, b) in zip(steps, ranges, strict=True):
+        step.assign = not c[..., a:b].any().item()
+        if not step.assign:
+            steps[0].fill.append(((Ellipsis, slice(a, b)), c[..., a:b].copy()))
 
 
 def transposed_products(prog: Program) -> dict[int, int]:
@@ -200,6 +236,33 @@ def transposed_products(prog: Program) -> dict[int, int]:
     return plan
 
 
+def direct_products(prog: Program, accumulate: dict, swapped: dict) -> dict[int, tuple]:
+    """Position of a tiled accumulation that writes (``assign``) the reshape of a transposed outer
+    product (:func:`transposed_products`) into its slice -> ((product, transpose, reshape
+    positions), the transpose's shape): the product is made by ``matmul(..., out=)`` in the slice,
+    seen in that shape (a view: the reshape only splits the last axis, which a tiled buffer
+    keeps last), with no array of its own and no copy (W4: the weight blocks of the Jacobian)."""
+    last, made, readers, _ = _uses(prog)
+    plan = {}
+    for i, step in accumulate.items():
+        s, g = step.scatter, prog.eqns[step.scatter].ins[0]
+        r, reshape = made.get(g.index, (0, None)) if isinstance(g, Var) else (0, None)
+        if not step.assign or reshape is None or reshape.prim.name != "reshape" or last[g.index] != s:
+            continue
+        source, k = reshape.ins[0], len(g.shape) - 1
+        t = made.get(source.index, (None,))[0] if isinstance(source, Var) else None
+        if (
+            t in swapped
+            and readers[g.index] == readers[source.index] == 1
+            and last[source.index] == r
+            and g.dtype == step.acc.dtype
+            and source.shape[:k] == g.shape[:k]
+            and math.prod(source.shape[k:]) == g.shape[k]
+        ):
+            plan[i] = ((swapped[t], t, r), tuple(source.shape))
+    return plan
+
+
 def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str, dict[str, Any]]:
     """The replay of ``prog``: Python source of ``replay(v0, v1, ...)`` (after the functions of
     its fused groups) and its globals.  ``options``: ``reuse`` (buffer reuse) and ``fuse``
@@ -218,8 +281,11 @@ def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str,
     plan = {i: v for i, v in plan.items() if i not in grouped and i not in accumulate}
     swapped = transposed_products(prog) if "reuse" in options and direct else {}
     swapped = {i: j for i, j in swapped.items() if not {i, j} & grouped}
+    written = direct_products(prog, accumulate, swapped)
     skipped = {step.scatter: i for i, step in accumulate.items()}  # made where the sum is made
     skipped.update({j: i for i, j in swapped.items()})  # products made where they are transposed
+    for i, (positions, _) in written.items():  # or in the sum's buffer: product, transpose, reshape
+        skipped.update(dict.fromkeys(positions, i))
     for j, i in skipped.items():  # what they read is read there; they make nothing
         for a in prog.eqns[j].ins:
             if isinstance(a, Var) and last.get(a.index) == j:
@@ -264,20 +330,30 @@ def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str,
             step = accumulate[i]
             scatter, where = prog.eqns[step.scatter], f"w{i}"
             names[where] = (Ellipsis,) + scatter.params["index"]
-            if step.layout:  # allocated so that the transpose at the chain's end is contiguous
+            if step.layout or step.fill is not None:  # a fresh buffer (in the layout the end wants)
                 names[f"d{i}"] = step.acc.dtype
-                allocated = tuple(step.acc.shape[k] for k in step.layout)
-                inverse = tuple(step.layout.index(k) for k in range(len(step.layout)))
+                layout = step.layout or tuple(range(len(step.acc.shape)))
+                allocated = tuple(step.acc.shape[k] for k in layout)
+                inverse = tuple(layout.index(k) for k in range(len(layout)))
                 lines.append(f"    {out} = xp.empty({allocated}, dtype=d{i}).transpose({inverse})")
-                lines.append(f"    {out}[...] = {atom(step.acc)}")
+                for k, (index, piece) in enumerate(step.fill or [(Ellipsis, step.acc.value)]):
+                    names[f"w{i}_{k}"], names[f"p{i}_{k}"] = index, piece
+                    lines.append(f"    {out}[w{i}_{k}] = p{i}_{k}")
             else:
                 lines.append(
                     f"    {out} = {atom(step.acc)}{'.copy()' if isinstance(step.acc, Const) else ''}"
                 )
-            if any(hasattr(k, "ndim") for k in scatter.params["index"]):  # repeated indices add up
+            if i in written:  # the product written straight into its slice of the buffer
+                (j, _, _), shape = written[i]
+                a, b = (atom(x) for x in prog.eqns[j].ins)
+                lines.append(
+                    f"    xp.matmul(xp.swapaxes({b}, -1, -2), xp.swapaxes({a}, -1, -2), "
+                    f"out=xp.reshape({out}[{where}], {shape}))"
+                )
+            elif any(hasattr(k, "ndim") for k in scatter.params["index"]):  # repeated indices add up
                 lines.append(f"    xp.add.at({out}, {where}, {atom(scatter.ins[0])})")
             else:
-                lines.append(f"    {out}[{where}] += {atom(scatter.ins[0])}")
+                lines.append(f"    {out}[{where}] {'=' if step.assign else '+='} {atom(scatter.ins[0])}")
             gone = dying.get(i, [])
         else:
             args = ", ".join(atom(a) for a in e.ins)
