@@ -1,9 +1,10 @@
 """The compiled programs against their floors, each sample a fresh process, alternating: W2 (one
 SGD step of the 784-256-256-10 MLP: ``nn.CompiledStep`` against the hand-written NumPy step and
-PyTorch eager) and W4 (the 5000 x 4120 parameter Jacobian: ``ad.compile`` of ``vmap(jacrev)``
-against JAX jit and torch.func).
+PyTorch eager), W3 (the dense Hessian, p = 1441: ``ad.compile`` of ``ad.hessian`` against JAX
+jit and torch.func) and W4 (the 5000 x 4120 parameter Jacobian: ``ad.compile`` of
+``vmap(jacrev)`` against JAX jit and torch.func).
 
-    python -m benchmarks.floor [--rounds 7] [--only w2,w4] [--json FILE]
+    python -m benchmarks.floor [--rounds 7] [--only w2,w3,w4] [--json FILE]
 
 Fresh processes, because in one process the order of the cases changes the times: the case run
 just after the NumPy floor's step paid about 5 % more than the same case run later (the heap the
@@ -30,17 +31,22 @@ CASES = {
         "numpy": "training._numpy()",
         "torch": "training._torch()",
     },
+    "w3": {
+        "ours.compile": "hessian._ours_compiled()",
+        "jax.jit": "hessian._jax(jit=True)",
+        "torch.func": "hessian._torch()",
+    },
     "w4": {
         "ours.compile": "jacobian._ours_compiled_jacobian()",
         "jax.jit": "jacobian._jax_jacobian(jit=True)",
         "torch.func": "jacobian._torch_jacobian()",
     },
 }
-CALLS = {"w2": (15, 20), "w4": (7, 1)}  # blocks, calls per block
+CALLS = {"w2": (15, 20), "w3": (7, 1), "w4": (7, 1)}  # blocks, calls per block
 CHILD = """
 import importlib, statistics, sys, time
 sys.path.insert(0, {root!r})
-from benchmarks import jacobian, training
+from benchmarks import hessian, jacobian, training
 from benchmarks.harness import host
 call = {build}
 done = lambda out: host(out[0] if isinstance(out, tuple) else out)  # (loss, params): wait for the loss
@@ -96,7 +102,7 @@ def measure(workload: str, rounds: int, bar: object) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--only", default="w2,w4", help="comma-separated: w2, w4")
+    parser.add_argument("--only", default="w2,w3,w4", help="comma-separated: w2, w3, w4")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     workloads = [w.strip() for w in args.only.split(",") if w.strip()]
