@@ -179,6 +179,26 @@ def is_array(obj: Any) -> bool:
     return type(obj) in _modules
 
 
+def on_host(xp: Any) -> bool:
+    """Whether ``xp`` is NumPy (a host check of a flag costs nothing there)."""
+    return xp is np
+
+
+SHORT_AXIS = 16  # at most this many entries along the last axis: NumPy reduces a transposed copy
+
+
+def reduce_along(xp: Any, name: str, x: Any, axis: Any, keepdims: bool) -> Any:
+    """``xp.<name>(x, axis=axis, keepdims=keepdims)`` (sum, max, argmax, any...).  On NumPy, a short
+    last axis of many rows is reduced as the leading axis of a transposed copy: NumPy reduces a
+    contiguous axis of ten entries at about 40 ns a row (the max over the classes of 512 x 10
+    logits: 21 us), the leading axis in one vectorised sweep (the copy included: 5 us)."""
+    n = x.shape[-1] if x.ndim > 1 else 0
+    if xp is np and axis in (-1, (-1,)) and 0 < n <= SHORT_AXIS and x.size >= 64 * n:
+        out = getattr(np, name)(np.ascontiguousarray(x.reshape(-1, n).T), axis=0)
+        return out.reshape(x.shape[:-1] + (1,) * keepdims)
+    return getattr(xp, name)(x, axis=axis, keepdims=keepdims)
+
+
 def to_device(data: Any, device: str) -> Any:
     """Copy ``data`` to ``device`` explicitly (the only way data changes device)."""
     target = canonical_device(device)

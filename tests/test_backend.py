@@ -173,3 +173,25 @@ def test_cuda_with_cupy_but_no_gpu_says_so(monkeypatch):
     monkeypatch.setattr(backend.importlib, "import_module", lambda name: fake)
     with pytest.raises(RuntimeError, match="CuPy is installed but no usable GPU was found.*no CUDA-capable"):
         ad.zeros(2, device="cuda")
+
+
+@pytest.mark.cpu_only
+@pytest.mark.parametrize("shape", [(512, 10), (3, 100, 4), (64, 1), (10, 16), (200, 17)], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reductions_along_a_short_last_axis_are_numpys(shape, keepdims):
+    """``backend.reduce_along`` reduces a short last axis of many rows through a transposed copy
+    on NumPy: the results are NumPy's (max, argmax, any exactly; sums to rounding, added in
+    another order), for C- and F-ordered arrays."""
+    from autodiff.backend import reduce_along
+
+    x = np.random.default_rng(0).standard_normal(shape)
+    for a in (x, np.asfortranarray(x)):
+        for name in ("max", "min", "argmax", "any", "prod"):
+            axis = -1 if name == "argmax" else (-1,)  # (argmax takes one axis, not a tuple)
+            want = getattr(np, name)(a > 0 if name == "any" else a, axis=-1, keepdims=keepdims)
+            got = reduce_along(np, name, a > 0 if name == "any" else a, axis, keepdims)
+            np.testing.assert_array_equal(got, want)
+            assert got.shape == want.shape
+        got, want = reduce_along(np, "sum", a, (-1,), keepdims), np.sum(a, axis=-1, keepdims=keepdims)
+        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
+        assert got.shape == want.shape

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodiff.backend import reduce_along
 from autodiff.creation import arange
 from autodiff.graph import Primitive, sum_of
 from autodiff.ops.arrange import as_tensor, expand_dims
@@ -25,7 +26,9 @@ __all__ = ["softmax_cross_entropy", "check_labels"]
 
 def _forward(xp, z, target):
     """``target``: boolean one-hot rows, True at each label."""
-    return _logsumexp_forward(xp, z, (-1,), False) - xp.sum(xp.where(target, z, 0), axis=-1)
+    return _logsumexp_forward(xp, z, (-1,), False) - reduce_along(
+        xp, "sum", xp.where(target, z, 0), (-1,), False
+    )
 
 
 def _residual(ns, z, target):

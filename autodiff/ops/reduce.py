@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np  # the host fast path of softmax
-
+from autodiff.backend import on_host, reduce_along
 from autodiff.graph import Primitive, sum_of
 from autodiff.ops.batching import leading_axes, unbatched_output
 
@@ -35,7 +34,7 @@ def reduction(name: str, weight=None, forward=None) -> Primitive:
     ``sum(t * weight)``; without ``weight``, no derivative (indices, booleans)."""
 
     def numpy_reduction(xp, x, axis, keepdims):
-        return getattr(xp, name)(x, axis=axis, keepdims=keepdims)
+        return reduce_along(xp, name, x, axis, keepdims)
 
     def vjp(ns, g, out, x, axis, keepdims):
         return expand(ns, g, out, x, axis, keepdims) * weight(ns, out, x, axis, keepdims)
@@ -50,7 +49,7 @@ def reduction(name: str, weight=None, forward=None) -> Primitive:
 
 sum = Primitive(
     "sum",
-    lambda xp, x, axis, keepdims: xp.sum(x, axis=axis, keepdims=keepdims),
+    lambda xp, x, axis, keepdims: reduce_along(xp, "sum", x, axis, keepdims),
     (expand,),
     sum_of(lambda ns, t, out, x, axis, keepdims: ns.sum(t, axis=axis, keepdims=keepdims)),
     batch=leading_axes,
@@ -67,9 +66,9 @@ max = reduction("max", _argmax_share)
 
 
 def _logsumexp_forward(xp, x, axis, keepdims):
-    shift = xp.max(x, axis=axis, keepdims=True)
+    shift = reduce_along(xp, "max", x, axis, True)
     shift = xp.where(xp.isfinite(shift), shift, 0)
-    out = xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True)) + shift
+    out = xp.log(reduce_along(xp, "sum", xp.exp(x - shift), axis, True)) + shift
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
@@ -77,11 +76,11 @@ def _softmax_forward(xp, x, axis):
     """exp(x - max) / sum(exp(x - max)) over ``axis``: zero (not NaN) when every entry is -inf, and
     where some entries are +inf, 1/k on each of those k entries and 0 on the finite ones (the limit).
     On NumPy, rows of finite maxima (one host check) skip the pass that handles the others."""
-    shift = xp.max(x, axis=axis, keepdims=True)
+    shift = reduce_along(xp, "max", x, axis, True)
     infinite = xp.isinf(shift)
     e = xp.exp(x - xp.where(infinite, 0, shift))  # +inf exactly at the +inf entries of +inf rows
-    total = xp.sum(e, axis=axis, keepdims=True)
-    if xp is np and not infinite.any():
+    total = reduce_along(xp, "sum", e, axis, True)
+    if on_host(xp) and not infinite.any():
         return e / total
     top = x == math.inf
     k = xp.sum(top, axis=axis, keepdims=True)
