@@ -280,7 +280,7 @@ def gradients(
     ]
     options = dict(retain_graph=retain_graph, create_graph=create_graph, accumulate=False)
     found = backprop(outputs, seeds, targets=inputs, **options)
-    batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim])
+    batch = tuple(seeds[0].shape[: seeds[0].ndim - outputs[0].ndim]) if outputs else ()  # none: zeros
     results = []
     for x in inputs:
         g = found.get(x)

@@ -123,6 +123,9 @@ def test_backprop_from_no_outputs_finds_nothing():
     x = ad.tensor(1.0, requires_grad=True)
     assert backprop([], [], targets=[x]) == {}
     assert x.grad is None
+    w = ad.ones(2, 3, requires_grad=True)
+    (gx, gw) = ad.gradients([], [x, w])  # the gradient of an empty sum: zeros (was an IndexError)
+    assert gx.item() == 0.0 and gw.shape == (2, 3) and not gw.numpy().any()
 
 
 def test_backprop_to_targets_prunes_other_leaves_and_counts_inner_targets():

@@ -107,6 +107,12 @@ TABLE = [
         r"softmax_cross_entropy: expected logits \(\.\.\., C\) and integer labels .* float64 \(4,\)",
     ),
     (
+        "cross-entropy-no-class",
+        lambda: ad.softmax_cross_entropy(ad.zeros(0, 0), ad.zeros(0, dtype="int64")),
+        ValueError,
+        r"softmax_cross_entropy: logits \(0, 0\) have no class along the last axis",
+    ),
+    (
         "cross-entropy-label-shape",
         lambda: ad.softmax_cross_entropy(x(), [0, 1, 2]),
         ValueError,

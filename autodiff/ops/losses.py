@@ -69,6 +69,8 @@ def softmax_cross_entropy(logits: Any, labels: Any) -> Tensor:
             f"logits {logits.shape} and labels {labels.dtype} {labels.shape}"
         )
     classes = logits.shape[-1]
+    if classes == 0:
+        raise ValueError(f"softmax_cross_entropy: logits {logits.shape} have no class along the last axis")
     check_labels("softmax_cross_entropy", labels, classes)
     target = expand_dims(labels, -1) == arange(classes, device=labels.device)
     return _cross_entropy(logits, target)
