@@ -253,6 +253,9 @@ class DeepLinearProblem:
                 f"DeepLinearProblem: widths must be [d_x, d_1, ..., d_y] of positive ints with "
                 f"d_x = {X.shape[0]} and d_y = {Y.shape[0]}; got {widths}"
             )
+        for name, M in (("X", X), ("Y", Y)):
+            if not np.isfinite(M).all():
+                raise ValueError(f"DeepLinearProblem: {name} holds NaN or inf; the theorem needs finite data")
         failures = check_assumptions(X, Y)
         if failures:
             raise AssumptionError(

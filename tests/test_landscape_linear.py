@@ -75,6 +75,13 @@ def test_each_failing_assumption_is_named():
         DeepLinearProblem(X, Y, [3, 2, 3])
     with pytest.raises(ValueError, match="one column per example"):
         DeepLinearProblem(X, Y[:, :5], [3, 2, 2])
+    for bad in (np.nan, np.inf):  # not LAPACK's "SVD did not converge"
+        Xb, Yb = X.copy(), Y.copy()
+        Xb[1, 2] = Yb[0, 3] = bad
+        with pytest.raises(ValueError, match="DeepLinearProblem: X holds NaN or inf"):
+            DeepLinearProblem(Xb, Y, [3, 2, 2])
+        with pytest.raises(ValueError, match="DeepLinearProblem: Y holds NaN or inf"):
+            DeepLinearProblem(X, Yb, [3, 2, 2])
 
 
 @pytest.mark.cpu_only
