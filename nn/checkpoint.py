@@ -53,6 +53,7 @@ def save_checkpoint(
     if optimizer is not None:
         state = optimizer.state_dict()
         meta["optimizer"] = {"param_groups": state["param_groups"], "scalars": {}}
+        meta["optimizer"]["more"] = {k: v for k, v in state.items() if k not in ("state", "param_groups")}
         for index, values in state["state"].items():
             for key, value in values.items():
                 if hasattr(value, "shape"):
@@ -111,7 +112,9 @@ def load_checkpoint(
         for key, value in saved["scalars"].items():
             index, name = key.split("/", 1)
             state.setdefault(int(index), {})[name] = value
-        optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+        optimizer.load_state_dict(
+            {**saved.get("more", {}), "state": state, "param_groups": saved["param_groups"]}
+        )
     if scheduler is not None:
         scheduler.load_state_dict(meta["scheduler"])
     for name, generator in wanted.items():

@@ -101,6 +101,49 @@ def test_perturbed_gd_escapes_a_strict_saddle():
     assert opt.perturbations and opt.perturbations[0] == 0
 
 
+def test_perturbed_gd_resumes_its_schedule_exactly(tmp_path):
+    """PerturbedGD's state holds its step count, the steps it perturbed and its generator's state:
+    a run stopped at step 40 and resumed (from ``state_dict`` or from a checkpoint) perturbs at
+    the same steps, with the same noise, as the uninterrupted one.  A plain optimiser's state is
+    refused."""
+
+    def loss(w):
+        x, y = w[0], w[1]
+        return 0.5 * x * x - 0.5 * y * y + 0.25 * y**4
+
+    def run(steps, w=None, opt=None):
+        w = w if w is not None else nn.Parameter(ad.zeros(2))
+        opt = opt or nn.optim.PerturbedGD(
+            [w], lr=0.1, threshold=1e-2, interval=5, generator=ad.random.Generator(3)
+        )
+        for _ in range(steps):
+            opt.zero_grad()
+            loss(w).backward()
+            opt.step()
+        return w, opt
+
+    straight, opt_straight = run(80)
+    half, opt_half = run(40)
+    for resume in ("state_dict", "checkpoint"):
+        w = nn.Parameter(ad.zeros(2))
+        opt = nn.optim.PerturbedGD([w], lr=0.1, threshold=1e-2, interval=5, generator=ad.random.Generator(99))
+        if resume == "state_dict":
+            w.data[...] = half.data
+            opt.load_state_dict(opt_half.state_dict())
+        else:
+            model = nn.Sequential()
+            model.w = half
+            nn.save_checkpoint(tmp_path / "pgd.npz", model, opt_half)
+            model = nn.Sequential()
+            model.w = w
+            nn.load_checkpoint(tmp_path / "pgd.npz", model, opt)
+        w, opt = run(40, w, opt)
+        np.testing.assert_array_equal(w.numpy(), straight.numpy())
+        assert opt.perturbations == opt_straight.perturbations and max(opt.perturbations) > 40
+    with pytest.raises(nn.CheckpointError, match="no perturbation schedule"):
+        opt.load_state_dict(nn.optim.SGD([nn.Parameter(ad.zeros(2))], lr=0.1).state_dict())
+
+
 def test_errors():
     with pytest.raises(ValueError, match="SGD: got an empty list of parameters"):
         nn.optim.SGD([], lr=0.1)

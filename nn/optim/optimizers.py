@@ -294,3 +294,24 @@ class PerturbedGD(Optimizer):
 
     def update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         p.data -= group["lr"] * g
+
+    def state_dict(self) -> dict[str, Any]:
+        """:meth:`Optimizer.state_dict` and the perturbation schedule (``"schedule"``: the step
+        count, the steps perturbed, the noise generator's state), so that a resumed run perturbs
+        where and as the uninterrupted one would."""
+        schedule = {"t": self.t, "perturbations": list(self.perturbations)}
+        return {
+            **super().state_dict(),
+            "schedule": {**schedule, "generator": self.generator.numpy().bit_generator.state},
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        schedule = state_dict.get("schedule")
+        if not isinstance(schedule, dict) or not {"t", "perturbations", "generator"} <= set(schedule):
+            raise CheckpointError(
+                "PerturbedGD.load_state_dict: the state has no perturbation schedule (t, perturbations, "
+                "generator): it was not saved by a PerturbedGD (nothing was loaded)"
+            )
+        super().load_state_dict(state_dict)
+        self.t, self.perturbations = int(schedule["t"]), [int(k) for k in schedule["perturbations"]]
+        self.generator.numpy().bit_generator.state = schedule["generator"]
