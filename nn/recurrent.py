@@ -5,13 +5,15 @@ A sequence x_1, ..., x_L is read with a hidden state h_t = cell(x_t, h_{t-1}), h
 given.  The input projections W_ih x_t + b_ih of all steps are one matrix product before the
 time loop, which then only multiplies by W_hh.  ``bidirectional`` runs a second cell on the
 reversed sequence (parameters suffixed ``_reverse``) and concatenates the two outputs; stacked
-layers (``num_layers``) read the previous layer's outputs.  Per-example gradients come from
+layers (``num_layers``) read the previous layer's outputs, through dropout while training when
+``dropout`` > 0.  Per-example gradients come from
 ``ad.vmap``, as for every layer.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import autodiff as ad
@@ -34,6 +36,7 @@ class _Recurrent(Module):
         num_layers: int = 1,
         bias: bool = True,
         batch_first: bool = False,
+        dropout: float = 0.0,
         bidirectional: bool = False,
         generator: Generator | None = None,
         dtype: Any = None,
@@ -41,6 +44,16 @@ class _Recurrent(Module):
     ):
         super().__init__()
         name = type(self).__name__
+        if not 0 <= dropout < 1:
+            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
+        if dropout and num_layers == 1:
+            warnings.warn(
+                f"{name}: dropout acts between stacked layers (after every layer but the last), so "
+                f"dropout={dropout} with num_layers=1 does nothing",
+                UserWarning,
+                stacklevel=3,
+            )
+        self.dropout, self.generator = float(dropout), generator
         for what, value in (
             ("input_size", input_size),
             ("hidden_size", hidden_size),
@@ -111,6 +124,8 @@ class _Recurrent(Module):
                 outputs.append(out)
                 finals.append(h)
             seq = outputs[0] if len(outputs) == 1 else ad.concatenate(outputs, axis=-1)
+            if layer < self.num_layers - 1:  # between stacked layers, while training (PyTorch's)
+                seq = F.dropout(seq, self.dropout, self.training, self.generator)
         h_n = ad.stack(finals, axis=0)
         if not batched:
             return seq[0], h_n[:, 0]
@@ -134,6 +149,7 @@ class _Recurrent(Module):
         options += [f"num_layers={self.num_layers}"] if self.num_layers != 1 else []
         options += ["bias=False"] if not self.has_bias else []
         options += ["batch_first=True"] if self.batch_first else []
+        options += [f"dropout={self.dropout}"] if self.dropout else []
         options += ["bidirectional=True"] if self.bidirectional else []
         return ", ".join(options)
 

@@ -305,3 +305,31 @@ def test_builder_errors():
         nn.MLP([3, 2, 1], activation="swish")
     with pytest.raises(ValueError, match="conv2d: input has 2 channels"):
         nn.Conv2d(3, 1, 2)(ad.ones(1, 2, 4, 4))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU"])
+def test_recurrent_dropout_acts_between_stacked_layers(kind):
+    """``dropout=p`` (PyTorch's argument, in its place) drops the outputs of every layer but the
+    last while training: the same as the first layer, F.dropout with the same generator, then
+    the second layer; nothing in eval mode; refused outside [0, 1); a warning with one layer."""
+    cls = getattr(nn, kind)
+    x = ad.tensor(np.random.default_rng(0).standard_normal((5, 3, 4)))
+    two = cls(4, 6, 2, True, False, 0.4, True, generator=GEN(1))
+    one = cls(4, 6, 1, bidirectional=True, generator=GEN(9))
+    top = cls(12, 6, 1, bidirectional=True, generator=GEN(9))
+    for name, p in two.named_parameters():
+        layer = one if "_l0" in name else top
+        getattr(layer, name.replace("_l1", "_l0")).data[...] = p.data
+    two.generator = GEN(5)
+    got, h = two(x)
+    batch_major = ad.swapaxes(one(x)[0], 0, 1)  # the layers read (N, L, features): the mask's layout
+    middle = ad.swapaxes(nn.functional.dropout(batch_major, 0.4, True, GEN(5)), 0, 1)
+    want = top(middle)[0]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    two.eval()
+    np.testing.assert_array_equal(two(x)[0].numpy(), top(one(x)[0])[0].numpy())
+    assert "dropout=0.4" in repr(two)
+    with pytest.raises(ValueError, match=f"{kind}: dropout must be in \\[0, 1\\), got 1.0"):
+        cls(4, 6, 2, dropout=1.0)
+    with pytest.warns(UserWarning, match="dropout=0.5 with num_layers=1 does nothing"):
+        cls(4, 6, dropout=0.5)
