@@ -336,7 +336,8 @@ def lower(prog: Program, options: Collection[str] = REPLAY_PASSES) -> tuple[str,
                 allocated = tuple(step.acc.shape[k] for k in layout)
                 inverse = tuple(layout.index(k) for k in range(len(layout)))
                 lines.append(f"    {out} = xp.empty({allocated}, dtype=d{i}).transpose({inverse})")
-                for k, (index, piece) in enumerate(step.fill or [(Ellipsis, step.acc.value)]):
+                whole = [(Ellipsis, step.acc.value)]  # untiled: the constant, copied in
+                for k, (index, piece) in enumerate(whole if step.fill is None else step.fill):
                     names[f"w{i}_{k}"], names[f"p{i}_{k}"] = index, piece
                     lines.append(f"    {out}[w{i}_{k}] = p{i}_{k}")
             else:
