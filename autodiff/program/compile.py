@@ -418,7 +418,7 @@ class Compiled:
         key = []
         for k, a in enumerate(args):
             if k not in self.static_argnums and (isinstance(a, Tensor) or backend.is_array(a)):
-                key.append((tuple(a.shape), a.dtype.str, type(a.data if isinstance(a, Tensor) else a)))
+                key.append((a.shape, a.dtype, type(a.data if isinstance(a, Tensor) else a)))
                 continue
             try:
                 hash(a)
