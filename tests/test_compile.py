@@ -267,6 +267,38 @@ def test_a_tiled_accumulation_writes_each_slice_once(device):
         assert ("] += " in c.source(theta[:4], xs)) == tiled
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_parameter_jacobians_of_random_networks_are_eager_bit_for_bit(device, seed):
+    """MLPs of random depth and widths (tanh, relu or sin; float32 or float64) read from a flat
+    theta: the compiled per-example Jacobian (tiled buffers, products made in their slices) and
+    the plain jacrev of the batch equal eager's bit for bit, call after call."""
+    rng = np.random.default_rng(seed)
+    sizes = tuple(int(k) for k in rng.integers(1, 6, int(rng.integers(2, 5))))
+    act, dtype = (ad.tanh, ad.relu, ad.sin)[seed % 3], ("float32", "float64")[seed % 2]
+    p = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    theta = ad.tensor(rng.standard_normal(p), dtype=dtype)
+    xs = ad.tensor(rng.standard_normal((int(rng.integers(1, 5)), sizes[0])), dtype=dtype)
+
+    def one(t, x):  # x W^T + b per layer, the weights and biases read from t in order
+        h, at = x, 0
+        for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            w, b = (
+                ad.reshape(t[at : at + n_in * n_out], (n_out, n_in)),
+                t[at + n_in * n_out : at + (n_in + 1) * n_out],
+            )
+            h, at = h @ w.T + b, at + (n_in + 1) * n_out
+            h = act(h) if k < len(sizes) - 2 else h
+        return h
+
+    for f in (
+        lambda t, xs: ad.reshape(ad.vmap(ad.jacrev(one), in_axes=(None, 0))(t, xs), (-1, p)),
+        lambda t, xs: ad.jacrev(lambda t: one(t, xs))(t),
+    ):
+        c = ad.compile(f)
+        for _ in range(2):
+            _equal(c(theta, xs), f(theta, xs))
+
+
 def test_buffer_reuse_spares_values_that_a_view_still_shows():
     """exp(x) dies at sin, but its reshape (a view of the same memory) is read after: the sine
     must not be written into that buffer."""
