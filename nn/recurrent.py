@@ -6,8 +6,7 @@ given.  The input projections W_ih x_t + b_ih of all steps are one matrix produc
 time loop, which then only multiplies by W_hh.  ``bidirectional`` runs a second cell on the
 reversed sequence (parameters suffixed ``_reverse``) and concatenates the two outputs; stacked
 layers (``num_layers``) read the previous layer's outputs, through dropout while training when
-``dropout`` > 0.  Per-example gradients come from
-``ad.vmap``, as for every layer.
+``dropout`` > 0.  Per-example gradients come from ``ad.vmap``, as for every layer.
 """
 
 from __future__ import annotations
@@ -44,8 +43,8 @@ class _Recurrent(Module):
     ):
         super().__init__()
         name = type(self).__name__
-        if not 0 <= dropout < 1:
-            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+            raise ValueError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
         if dropout and num_layers == 1:
             warnings.warn(
                 f"{name}: dropout acts between stacked layers (after every layer but the last), so "

@@ -107,6 +107,12 @@ TABLE = [
         r"softmax_cross_entropy: expected logits \(\.\.\., C\) and integer labels .* float64 \(4,\)",
     ),
     (
+        "cross-entropy-string-labels",
+        lambda: ad.softmax_cross_entropy(x(), ["a", "b", "c", "d"]),
+        TypeError,
+        r"softmax_cross_entropy: logits and labels must be arrays of numbers",
+    ),
+    (
         "cross-entropy-no-class",
         lambda: ad.softmax_cross_entropy(ad.zeros(0, 0), ad.zeros(0, dtype="int64")),
         ValueError,

@@ -329,7 +329,8 @@ def test_recurrent_dropout_acts_between_stacked_layers(kind):
     two.eval()
     np.testing.assert_array_equal(two(x)[0].numpy(), top(one(x)[0])[0].numpy())
     assert "dropout=0.4" in repr(two)
-    with pytest.raises(ValueError, match=f"{kind}: dropout must be in \\[0, 1\\), got 1.0"):
-        cls(4, 6, 2, dropout=1.0)
+    for bad in (1.0, -0.1, "0.5", None):
+        with pytest.raises(ValueError, match=f"{kind}: dropout must be a number in \\[0, 1\\), got"):
+            cls(4, 6, 2, dropout=bad)
     with pytest.warns(UserWarning, match="dropout=0.5 with num_layers=1 does nothing"):
         cls(4, 6, dropout=0.5)

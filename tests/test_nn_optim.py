@@ -142,6 +142,16 @@ def test_perturbed_gd_resumes_its_schedule_exactly(tmp_path):
         assert opt.perturbations == opt_straight.perturbations and max(opt.perturbations) > 40
     with pytest.raises(nn.CheckpointError, match="no perturbation schedule"):
         opt.load_state_dict(nn.optim.SGD([nn.Parameter(ad.zeros(2))], lr=0.1).state_dict())
+    saved, t = opt_half.state_dict(), opt.t
+    for key, bad in (("t", "x"), ("generator", {"state": 1})):
+        broken = {
+            **saved,
+            "schedule": {**saved["schedule"], key: bad},
+            "param_groups": [{"lr": 9.0, "params": [0]}],
+        }
+        with pytest.raises(nn.CheckpointError, match="schedule is malformed.*nothing was loaded"):
+            opt.load_state_dict(broken)
+        assert opt.t == t and opt.param_groups[0]["lr"] == 0.1  # all or nothing
 
 
 def test_errors():

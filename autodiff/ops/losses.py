@@ -62,7 +62,12 @@ def check_labels(name: str, labels: Tensor, classes: int) -> None:
 def softmax_cross_entropy(logits: Any, labels: Any) -> Tensor:
     """``logsumexp(z) - z[label]`` for each row z of ``logits`` (..., C) and its integer label
     (...,): the cross-entropy of softmax(z) against the label, finite for logits of any size."""
-    logits, labels = as_tensor(logits), as_tensor(labels)
+    try:
+        logits, labels = as_tensor(logits), as_tensor(labels)
+    except TypeError as error:
+        raise TypeError(
+            f"softmax_cross_entropy: logits and labels must be arrays of numbers ({error})"
+        ) from None
     if logits.ndim == 0 or labels.dtype.kind not in "iu" or labels.shape != logits.shape[:-1]:
         raise ValueError(
             f"softmax_cross_entropy: expected logits (..., C) and integer labels of shape (...), got "

@@ -312,6 +312,14 @@ class PerturbedGD(Optimizer):
                 "PerturbedGD.load_state_dict: the state has no perturbation schedule (t, perturbations, "
                 "generator): it was not saved by a PerturbedGD (nothing was loaded)"
             )
+        try:  # everything checked before anything is loaded
+            t, perturbations = int(schedule["t"]), [int(k) for k in schedule["perturbations"]]
+            type(self.generator.numpy().bit_generator)().state = schedule["generator"]
+        except (TypeError, ValueError, KeyError) as error:
+            raise CheckpointError(
+                f"PerturbedGD.load_state_dict: the perturbation schedule is malformed ({error}); "
+                "nothing was loaded"
+            ) from None
         super().load_state_dict(state_dict)
-        self.t, self.perturbations = int(schedule["t"]), [int(k) for k in schedule["perturbations"]]
+        self.t, self.perturbations = t, perturbations
         self.generator.numpy().bit_generator.state = schedule["generator"]
